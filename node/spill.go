@@ -1,0 +1,242 @@
+package node
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// spillRecordHeader is the size of a spill record's header: the ESI as a
+// big-endian uint32. The symbol's T bytes follow.
+const spillRecordHeader = 4
+
+// spillStore keeps the received symbols of unfinished blocks on disk, one
+// append-only file per block, so a receiver's memory stays bounded whatever
+// the file size and an interrupted download resumes with what it had.
+type spillStore struct {
+	dir    string
+	t      int
+	blocks []*spillBlock
+}
+
+// spillBlock is one block's spill file. The sink appends to it; a decoder
+// reads it back. mu serialises the two.
+type spillBlock struct {
+	mu    sync.Mutex
+	path  string
+	f     *os.File
+	w     *bufio.Writer
+	n     int                 // records in the file (flushed or buffered)
+	seen  map[uint32]struct{} // ESIs held, to drop duplicates
+	hdr   [spillRecordHeader]byte
+	error error
+}
+
+// openSpill opens (or creates) the spill directory for blocks blocks of
+// symbol size t. Existing spill files are scanned so their symbols count
+// again; a torn last record (a crash mid-write) is cut off. Blocks marked done
+// get no spill file.
+func openSpill(dir string, t int, ks []int, done func(sbn int) bool) (*spillStore, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("spill directory: %w", err)
+	}
+	s := &spillStore{dir: dir, t: t, blocks: make([]*spillBlock, len(ks))}
+	for sbn := range ks {
+		b := &spillBlock{path: filepath.Join(dir, fmt.Sprintf("block-%03d.sym", sbn))}
+		s.blocks[sbn] = b
+		if done(sbn) {
+			_ = os.Remove(b.path)
+			continue
+		}
+		if err := b.open(t, ks[sbn]); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (b *spillBlock) open(t, k int) error {
+	f, err := os.OpenFile(b.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("spill file: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("spill file: %w", err)
+	}
+	rec := int64(spillRecordHeader + t)
+	whole := st.Size() / rec
+	if st.Size()%rec != 0 {
+		if err := f.Truncate(whole * rec); err != nil {
+			f.Close()
+			return fmt.Errorf("spill file: cut torn record: %w", err)
+		}
+	}
+	b.seen = make(map[uint32]struct{}, k+k/8+8)
+	var hdr [spillRecordHeader]byte
+	kept := int64(0)
+	for i := int64(0); i < whole; i++ {
+		if _, err := f.ReadAt(hdr[:], i*rec); err != nil {
+			f.Close()
+			return fmt.Errorf("spill file: scan: %w", err)
+		}
+		b.seen[binary.BigEndian.Uint32(hdr[:])] = struct{}{}
+		kept++
+	}
+	if _, err := f.Seek(kept*rec, io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("spill file: %w", err)
+	}
+	b.f = f
+	b.w = bufio.NewWriterSize(f, 64<<10)
+	b.n = int(kept)
+	return nil
+}
+
+// add appends a symbol of block sbn unless it is already held. It reports the
+// number of distinct symbols now held and whether this one was new.
+func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, bool, error) {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil {
+		return 0, false, nil // finished and removed
+	}
+	if b.error != nil {
+		return b.n, false, b.error
+	}
+	if _, dup := b.seen[esi]; dup {
+		return b.n, false, nil
+	}
+	binary.BigEndian.PutUint32(b.hdr[:], esi)
+	if _, err := b.w.Write(b.hdr[:]); err != nil {
+		b.error = fmt.Errorf("spill block %d: %w", sbn, err)
+		return b.n, false, b.error
+	}
+	if _, err := b.w.Write(sym); err != nil {
+		b.error = fmt.Errorf("spill block %d: %w", sbn, err)
+		return b.n, false, b.error
+	}
+	b.seen[esi] = struct{}{}
+	b.n++
+	return b.n, true, nil
+}
+
+// count returns the number of distinct symbols held for block sbn.
+func (s *spillStore) count(sbn int) int {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
+}
+
+// read calls fn with up to max records of block sbn, in the order they were
+// received. The symbol slice is only valid during the call.
+func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte) error) error {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	if b.f == nil {
+		b.mu.Unlock()
+		return errors.New("block already finished")
+	}
+	if err := b.w.Flush(); err != nil {
+		b.mu.Unlock()
+		return fmt.Errorf("spill block %d: flush: %w", sbn, err)
+	}
+	n := min(b.n, max)
+	f := b.f
+	b.mu.Unlock()
+
+	// Records below n are never rewritten, so they can be read unlocked.
+	rec := spillRecordHeader + s.t
+	const batch = 64
+	buf := make([]byte, batch*rec)
+	for i := 0; i < n; i += batch {
+		m := min(batch, n-i)
+		if _, err := f.ReadAt(buf[:m*rec], int64(i)*int64(rec)); err != nil {
+			return fmt.Errorf("spill block %d: read: %w", sbn, err)
+		}
+		for j := 0; j < m; j++ {
+			r := buf[j*rec : (j+1)*rec]
+			if err := fn(binary.BigEndian.Uint32(r[:spillRecordHeader]), r[spillRecordHeader:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// finish drops block sbn's spill file: the block is decoded and verified.
+func (s *spillStore) finish(sbn int) {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil {
+		return
+	}
+	_ = b.f.Close()
+	_ = os.Remove(b.path)
+	b.f, b.w, b.seen = nil, nil, nil
+}
+
+// discard forgets every symbol of block sbn (they decoded to a block that
+// failed its hash: at least one was bad) and starts the block afresh.
+func (s *spillStore) discard(sbn int) error {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil {
+		return nil
+	}
+	b.w.Reset(b.f)
+	if err := b.f.Truncate(0); err != nil {
+		return fmt.Errorf("spill block %d: %w", sbn, err)
+	}
+	if _, err := b.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spill block %d: %w", sbn, err)
+	}
+	clear(b.seen)
+	b.n = 0
+	return nil
+}
+
+// close flushes and closes every spill file, keeping them for a resume.
+func (s *spillStore) close() error {
+	var errs []error
+	for _, b := range s.blocks {
+		if b == nil {
+			continue
+		}
+		b.mu.Lock()
+		if b.f != nil {
+			if err := b.w.Flush(); err != nil {
+				errs = append(errs, err)
+			}
+			if err := b.f.Close(); err != nil {
+				errs = append(errs, err)
+			}
+			b.f = nil
+		}
+		b.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// remove deletes the spill directory (after a complete, verified download).
+func (s *spillStore) remove() error {
+	if err := s.close(); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove spill directory: %w", err)
+	}
+	return nil
+}
