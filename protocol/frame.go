@@ -1,14 +1,33 @@
 package protocol
 
 import (
+	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Frame types. Every frame on a symbols stream starts with one of these bytes.
 const (
 	// FrameSymbol is followed by a 4-byte FEC payload ID and exactly T bytes.
 	FrameSymbol byte = 0x00
+	// FramePath (parent to child) carries the parent's new ancestor path.
+	FramePath byte = 0x01
+	// FrameWidth (parent to child) carries the parent's new width.
+	FrameWidth byte = 0x02
+	// FrameGoodbye (either way) announces that the sender closes the stream.
+	FrameGoodbye byte = 0x03
+	// FrameFinished (child to parent) carries the blocks the child has
+	// decoded.
+	FrameFinished byte = 0x04
+
+	// FrameSkippableMin starts the range of control frame types a reader
+	// that does not know them skips (0x80..0xff). Unknown types below it
+	// are errors.
+	FrameSkippableMin byte = 0x80
 )
 
 // SymbolHeaderLen is the size of a symbol frame's header: the type byte and
@@ -36,4 +55,281 @@ func ParseSymbolHeader(src []byte) (sbn uint8, esi uint32, err error) {
 	}
 	v := binary.BigEndian.Uint32(src[1:5])
 	return uint8(v >> 24), v & MaxESI, nil
+}
+
+// AppendSymbolFrame appends a symbol frame for (sbn, esi) carrying data,
+// which must be exactly T bytes long.
+func AppendSymbolFrame(dst []byte, sbn uint8, esi uint32, data []byte) []byte {
+	var h [SymbolHeaderLen]byte
+	PutSymbolHeader(h[:], sbn, esi)
+	return append(append(dst, h[:]...), data...)
+}
+
+// appendControl appends a control frame header for a payload of n bytes.
+func appendControlHeader(dst []byte, typ byte, n int) []byte {
+	return binary.AppendUvarint(append(dst, typ), uint64(n))
+}
+
+// AppendPathFrame appends a path frame: the sender's new ancestor path, from
+// the source down to and including the sender.
+func AppendPathFrame(dst []byte, path []peer.ID) ([]byte, error) {
+	payload, err := appendPath(nil, "path frame", path)
+	if err != nil {
+		return dst, err
+	}
+	return append(appendControlHeader(dst, FramePath, len(payload)), payload...), nil
+}
+
+// AppendWidthFrame appends a width frame: the sender's new width in bytes/s
+// (WidthUnbounded for a peer that generates symbols).
+func AppendWidthFrame(dst []byte, width uint64) []byte {
+	var p [binary.MaxVarintLen64]byte
+	payload := binary.AppendUvarint(p[:0], width)
+	return append(appendControlHeader(dst, FrameWidth, len(payload)), payload...)
+}
+
+// GoodbyeCode says why a peer closes a symbols stream.
+type GoodbyeCode uint8
+
+// Goodbye codes. Receivers treat unknown codes like GoodbyeNormal.
+const (
+	// GoodbyeNormal is an orderly close without a more specific reason.
+	GoodbyeNormal GoodbyeCode = 0
+	// GoodbyeShutdown: the sender is leaving the swarm.
+	GoodbyeShutdown GoodbyeCode = 1
+	// GoodbyeComplete: the child has the whole file.
+	GoodbyeComplete GoodbyeCode = 2
+	// GoodbyeSwitch: the child moves to another parent.
+	GoodbyeSwitch GoodbyeCode = 3
+	// GoodbyeLoop: the child found itself on its parent's path.
+	GoodbyeLoop GoodbyeCode = 4
+	// GoodbyeEvicted: the parent drops the child (overload, or a better
+	// child needs the slot).
+	GoodbyeEvicted GoodbyeCode = 5
+	// GoodbyeBadData: the child rejects the parent for symbols that decoded
+	// to a block failing its hash.
+	GoodbyeBadData GoodbyeCode = 6
+	// GoodbyeProtocolError: the sender received a malformed frame.
+	GoodbyeProtocolError GoodbyeCode = 7
+)
+
+// Goodbye is the content of a goodbye frame.
+type Goodbye struct {
+	Code GoodbyeCode
+	// Text is a human-readable reason, at most MaxReasonLen bytes of UTF-8.
+	Text string
+}
+
+// AppendGoodbyeFrame appends a goodbye frame. The text is cut to
+// MaxReasonLen bytes and invalid UTF-8 is replaced.
+func AppendGoodbyeFrame(dst []byte, code GoodbyeCode, text string) []byte {
+	text = cleanReason(text)
+	dst = appendControlHeader(dst, FrameGoodbye, 1+len(text))
+	return append(append(dst, byte(code)), text...)
+}
+
+// AppendFinishedFrame appends a finished frame: the blocks the sender has
+// decoded.
+func AppendFinishedFrame(dst []byte, finished BlockSet) []byte {
+	dst = appendControlHeader(dst, FrameFinished, len(finished))
+	return append(dst, finished[:]...)
+}
+
+// Frame is one frame read by a FrameReader.
+type Frame struct {
+	// Type is the frame type (FrameSymbol, FramePath, ...).
+	Type byte
+	// SBN and ESI are the FEC payload ID of a symbol frame.
+	SBN uint8
+	ESI uint32
+	// Payload holds a symbol frame's T bytes or a control frame's payload.
+	// It is valid until the next call to the FrameReader.
+	Payload []byte
+}
+
+// Path decodes a path frame.
+func (f *Frame) Path() ([]peer.ID, error) {
+	if f.Type != FramePath {
+		return nil, fmt.Errorf("frame type %#x is not a path frame", f.Type)
+	}
+	d := decoder{b: f.Payload, msg: "path frame"}
+	p := d.path("path")
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Width decodes a width frame.
+func (f *Frame) Width() (uint64, error) {
+	if f.Type != FrameWidth {
+		return 0, fmt.Errorf("frame type %#x is not a width frame", f.Type)
+	}
+	d := decoder{b: f.Payload, msg: "width frame"}
+	w := d.uvarint("width")
+	if err := d.done(); err != nil {
+		return 0, err
+	}
+	return w, nil
+}
+
+// Goodbye decodes a goodbye frame.
+func (f *Frame) Goodbye() (Goodbye, error) {
+	if f.Type != FrameGoodbye {
+		return Goodbye{}, fmt.Errorf("frame type %#x is not a goodbye frame", f.Type)
+	}
+	if len(f.Payload) < 1 || len(f.Payload) > 1+MaxReasonLen {
+		return Goodbye{}, malformed("goodbye frame: %d bytes out of range [1, %d]", len(f.Payload), 1+MaxReasonLen)
+	}
+	return Goodbye{Code: GoodbyeCode(f.Payload[0]), Text: cleanReason(string(f.Payload[1:]))}, nil
+}
+
+// Finished decodes a finished frame.
+func (f *Frame) Finished() (BlockSet, error) {
+	var s BlockSet
+	if f.Type != FrameFinished {
+		return s, fmt.Errorf("frame type %#x is not a finished frame", f.Type)
+	}
+	if len(f.Payload) != len(s) {
+		return s, malformed("finished frame: %d bytes, want %d", len(f.Payload), len(s))
+	}
+	copy(s[:], f.Payload)
+	return s, nil
+}
+
+// FrameReader reads the frames of a symbols stream. It buffers its input, so
+// once it is made, read the stream only through it. It allocates nothing per
+// frame after the first control frame.
+type FrameReader struct {
+	r          *bufio.Reader
+	symbolSize int
+	sym        []byte
+	ctl        []byte
+	hdr        [4]byte
+	skipped    int // bytes of skipped extension frames
+}
+
+// readerBufferSize is large enough to batch many symbols per read from the
+// underlying stream.
+const readerBufferSize = 64 << 10
+
+// NewFrameReader returns a reader for a stream whose symbols are symbolSize
+// (T) bytes long. With symbolSize 0 (or less), a symbol frame is an error:
+// use that on the parent's side, where only control frames arrive. If r is a
+// *bufio.Reader it is used as is; otherwise it is wrapped in one of 64 KiB.
+func NewFrameReader(r io.Reader, symbolSize int) *FrameReader {
+	symbolSize = max(symbolSize, 0)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, readerBufferSize)
+	}
+	fr := &FrameReader{r: br, symbolSize: symbolSize}
+	if symbolSize > 0 {
+		fr.sym = make([]byte, symbolSize)
+	}
+	return fr
+}
+
+// Next reads the next frame. A symbol's bytes land in an internal buffer that
+// the next call reuses. At a clean end of stream between frames it returns
+// io.EOF; an end inside a frame yields io.ErrUnexpectedEOF. Errors that wrap
+// ErrMalformed mean the peer broke the protocol.
+func (fr *FrameReader) Next() (Frame, error) {
+	return fr.NextInto(fr.sym)
+}
+
+// NextInto is Next, but a symbol's bytes are read into buf, which must hold
+// at least T bytes; Payload then aliases buf.
+func (fr *FrameReader) NextInto(buf []byte) (Frame, error) {
+	for {
+		typ, err := fr.r.ReadByte()
+		if err != nil {
+			return Frame{}, err // io.EOF at a frame boundary is a clean end
+		}
+		switch {
+		case typ == FrameSymbol:
+			return fr.readSymbol(buf)
+		case typ >= FramePath && typ <= FrameFinished:
+			payload, err := fr.readControl(typ)
+			if err != nil {
+				return Frame{}, err
+			}
+			return Frame{Type: typ, Payload: payload}, nil
+		case typ >= FrameSkippableMin:
+			if err := fr.skipControl(typ); err != nil {
+				return Frame{}, err
+			}
+		default:
+			return Frame{}, malformed("frame type %#x unknown", typ)
+		}
+	}
+}
+
+func (fr *FrameReader) readSymbol(buf []byte) (Frame, error) {
+	if fr.symbolSize == 0 {
+		return Frame{}, malformed("symbol frame where none may come")
+	}
+	if len(buf) < fr.symbolSize {
+		return Frame{}, fmt.Errorf("symbol buffer of %d bytes, need %d", len(buf), fr.symbolSize)
+	}
+	if _, err := io.ReadFull(fr.r, fr.hdr[:]); err != nil {
+		return Frame{}, fmt.Errorf("symbol frame header: %w", noEOF(err))
+	}
+	v := binary.BigEndian.Uint32(fr.hdr[:])
+	data := buf[:fr.symbolSize]
+	if _, err := io.ReadFull(fr.r, data); err != nil {
+		return Frame{}, fmt.Errorf("symbol frame: %w", noEOF(err))
+	}
+	return Frame{Type: FrameSymbol, SBN: uint8(v >> 24), ESI: v & MaxESI, Payload: data}, nil
+}
+
+func (fr *FrameReader) controlLen(typ byte) (int, error) {
+	n, err := readUvarint(fr.r)
+	if err != nil {
+		return 0, fmt.Errorf("frame %#x length: %w", typ, noEOF(err))
+	}
+	if n > MaxControlFrame {
+		return 0, malformed("frame %#x of %d bytes exceeds limit %d", typ, n, MaxControlFrame)
+	}
+	return int(n), nil
+}
+
+func (fr *FrameReader) readControl(typ byte) ([]byte, error) {
+	n, err := fr.controlLen(typ)
+	if err != nil {
+		return nil, err
+	}
+	if cap(fr.ctl) < n {
+		fr.ctl = make([]byte, n, max(n, 256))
+	}
+	p := fr.ctl[:n]
+	if _, err := io.ReadFull(fr.r, p); err != nil {
+		return nil, fmt.Errorf("frame %#x: %w", typ, noEOF(err))
+	}
+	return p, nil
+}
+
+func (fr *FrameReader) skipControl(typ byte) error {
+	n, err := fr.controlLen(typ)
+	if err != nil {
+		return err
+	}
+	if _, err := fr.r.Discard(n); err != nil {
+		return fmt.Errorf("frame %#x: %w", typ, noEOF(err))
+	}
+	fr.skipped += 1 + uvarintLen(uint64(n)) + n
+	return nil
+}
+
+// noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
 }
