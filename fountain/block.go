@@ -1,0 +1,239 @@
+package fountain
+
+import (
+	"fmt"
+	"sync"
+)
+
+// blockCode is what encoders and decoders of one source block share.
+type blockCode struct {
+	p       codeParams
+	T       int
+	blen    int   // source bytes of the block
+	subSize []int // sub-symbol sizes (one entry when N = 1)
+	subOff  []int
+}
+
+func newBlockCode(o OTI, sbn int) (blockCode, error) {
+	if err := o.Validate(); err != nil {
+		return blockCode{}, fmt.Errorf("invalid OTI: %w", err)
+	}
+	if sbn < 0 || sbn >= o.Blocks() {
+		return blockCode{}, fmt.Errorf("source block %d outside 0..%d", sbn, o.Blocks()-1)
+	}
+	p, err := newCodeParams(o.BlockSymbols(sbn))
+	if err != nil {
+		return blockCode{}, fmt.Errorf("block %d: %w", sbn, err)
+	}
+	size, off := o.subSymbols()
+	return blockCode{p: p, T: int(o.T), blen: int(o.BlockLen(sbn)), subSize: size, subOff: off}, nil
+}
+
+// interLen is the size of a block's intermediate symbols in bytes.
+func (b *blockCode) interLen() int { return b.p.L * b.T }
+
+// PlanCache keeps the elimination schedules of systematic encoding, one per
+// padded block size K', so that encoding many blocks of the same size does
+// the matrix work once. It is safe for concurrent use.
+type PlanCache struct {
+	mu    sync.Mutex
+	plans map[int]*planEntry
+}
+
+type planEntry struct {
+	once sync.Once
+	pl   *plan
+	err  error
+}
+
+// NewPlanCache returns an empty cache.
+func NewPlanCache() *PlanCache { return &PlanCache{plans: make(map[int]*planEntry)} }
+
+// systematic returns the plan for the rows of ISIs 0..K'-1.
+func (c *PlanCache) systematic(p *codeParams) (*plan, error) {
+	if c == nil {
+		return buildPlan(p, seq(p.Kp))
+	}
+	c.mu.Lock()
+	e := c.plans[p.Kp]
+	if e == nil {
+		e = new(planEntry)
+		c.plans[p.Kp] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.pl, e.err = buildPlan(p, seq(p.Kp)) })
+	return e.pl, e.err
+}
+
+func seq(n int) []uint32 {
+	s := make([]uint32, n)
+	for i := range s {
+		s[i] = uint32(i)
+	}
+	return s
+}
+
+// BlockOption tunes NewBlockEncoder and NewBlockDecoder.
+type BlockOption func(*blockConfig)
+
+type blockConfig struct {
+	plans    *PlanCache
+	portable bool
+}
+
+// WithPlanCache shares systematic encoding schedules between encoders.
+func WithPlanCache(c *PlanCache) BlockOption {
+	return func(b *blockConfig) { b.plans = c }
+}
+
+// WithPortableKernels forces the pure-Go symbol arithmetic even where SIMD
+// kernels are available (for tests and comparisons).
+func WithPortableKernels() BlockOption {
+	return func(b *blockConfig) { b.portable = true }
+}
+
+// BlockEncoder produces the encoding symbols of one source block from its
+// intermediate symbols. It is safe for concurrent use.
+type BlockEncoder struct {
+	bc   blockCode
+	kern kernels
+	sub  [][][]byte // sub[j][c]: intermediate symbol c of sub-block j
+}
+
+// NewBlockEncoder computes the intermediate symbols of block sbn from its
+// source bytes src (BlockLen(sbn) bytes; anything up to K*T is accepted and
+// bytes past BlockLen are taken as the zero padding).
+func NewBlockEncoder(o OTI, sbn int, src []byte, opts ...BlockOption) (*BlockEncoder, error) {
+	var cfg blockConfig
+	for _, f := range opts {
+		f(&cfg)
+	}
+	bc, err := newBlockCode(o, sbn)
+	if err != nil {
+		return nil, err
+	}
+	if len(src) < bc.blen || len(src) > bc.p.K*bc.T {
+		return nil, fmt.Errorf("block %d: %d source bytes, want %d", sbn, len(src), bc.blen)
+	}
+	src = src[:bc.blen]
+	pl, err := cfg.plans.systematic(&bc.p)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: systematic plan: %w", sbn, err)
+	}
+	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize))}
+	p := &bc.p
+	slots := make([][]byte, pl.slots)
+	temps := make([]byte, (pl.slots-pl.rows)*bc.subSize[0])
+	for j, ts := range bc.subSize {
+		// The rows are the constraint rows then the K' systematic rows; the
+		// solution stays where the plan leaves it.
+		rows := sliceSlots(slots[:pl.rows], make([]byte, pl.rows*ts), ts)
+		sliceSlots(slots[pl.rows:], temps, ts)
+		for i := 0; i < p.K; i++ {
+			lo := i*bc.T + bc.subOff[j]
+			if lo >= len(src) {
+				break
+			}
+			copy(rows[p.S+p.H+i], src[lo:min(lo+ts, len(src))])
+		}
+		pl.run(e.kern, slots)
+		e.sub[j] = pickSlots(pl, slots)
+	}
+	return e, nil
+}
+
+// sliceSlots cuts buf into consecutive slots of size bytes.
+func sliceSlots(slots [][]byte, buf []byte, size int) [][]byte {
+	for i := range slots {
+		slots[i] = buf[i*size : (i+1)*size : (i+1)*size]
+	}
+	return slots
+}
+
+// pickSlots returns the intermediate symbols in column order.
+func pickSlots(pl *plan, slots [][]byte) [][]byte {
+	c := make([][]byte, len(pl.colSlot))
+	for i, s := range pl.colSlot {
+		c[i] = slots[s]
+	}
+	return c
+}
+
+// NewBlockEncoderFromIntermediate restores an encoder from the bytes that
+// Intermediate returned.
+func NewBlockEncoderFromIntermediate(o OTI, sbn int, inter []byte, opts ...BlockOption) (*BlockEncoder, error) {
+	var cfg blockConfig
+	for _, f := range opts {
+		f(&cfg)
+	}
+	bc, err := newBlockCode(o, sbn)
+	if err != nil {
+		return nil, err
+	}
+	if len(inter) != bc.interLen() {
+		return nil, fmt.Errorf("block %d: %d intermediate bytes, want %d", sbn, len(inter), bc.interLen())
+	}
+	inter = append([]byte(nil), inter...)
+	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize))}
+	for j, ts := range bc.subSize {
+		base := bc.p.L * bc.subOff[j]
+		e.sub[j] = sliceSlots(make([][]byte, bc.p.L), inter[base:base+bc.p.L*ts], ts)
+	}
+	return e, nil
+}
+
+// Intermediate returns a copy of the block's intermediate symbols (L*T
+// bytes: for each sub-block, its L intermediate symbols in order), from which
+// NewBlockEncoderFromIntermediate rebuilds the encoder.
+func (e *BlockEncoder) Intermediate() []byte {
+	out := make([]byte, 0, e.bc.interLen())
+	for _, syms := range e.sub {
+		for _, s := range syms {
+			out = append(out, s...)
+		}
+	}
+	return out
+}
+
+// SourceSymbols returns K, the number of source symbols of the block.
+func (e *BlockEncoder) SourceSymbols() int { return e.bc.p.K }
+
+// Symbol writes the encoding symbol esi into dst, which must hold T bytes.
+// Source symbols (esi < K) come out as the source bytes, zero padded.
+func (e *BlockEncoder) Symbol(esi uint32, dst []byte) error {
+	if esi > MaxESI {
+		return fmt.Errorf("ESI %d exceeds %d", esi, MaxESI)
+	}
+	if len(dst) < e.bc.T {
+		return fmt.Errorf("symbol buffer of %d bytes, want %d", len(dst), e.bc.T)
+	}
+	p := &e.bc.p
+	var buf [40]int32
+	cols := p.ltCols(buf[:0], p.tuple(p.isi(esi)))
+	for j, ts := range e.bc.subSize {
+		out := dst[e.bc.subOff[j] : e.bc.subOff[j]+ts]
+		syms := e.sub[j]
+		e.kern.xor2(out, syms[cols[0]], syms[cols[1]])
+		for _, c := range cols[2:] {
+			e.kern.xor(out, syms[c])
+		}
+	}
+	return nil
+}
+
+// workspace is the scratch memory a plan runs on.
+type workspace struct {
+	buf  []byte
+	slot [][]byte
+}
+
+func newWorkspace(n, size int) *workspace {
+	w := &workspace{buf: make([]byte, n*size), slot: make([][]byte, n)}
+	for i := range w.slot {
+		w.slot[i] = w.buf[i*size : (i+1)*size : (i+1)*size]
+	}
+	return w
+}
+
+// memBytes is the memory the encoder's intermediate symbols take.
+func (e *BlockEncoder) memBytes() int64 { return int64(e.bc.interLen()) }

@@ -1,0 +1,175 @@
+package fountain
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// DefaultCacheBytes bounds the intermediate symbols an Encoder keeps.
+const DefaultCacheBytes = 256 << 20
+
+// EncoderOption tunes NewEncoder.
+type EncoderOption func(*encoderConfig)
+
+type encoderConfig struct {
+	cacheBytes int64
+	block      []BlockOption
+}
+
+// WithCacheBytes bounds the memory of cached block encoders (their
+// intermediate symbols). At least one block is always kept.
+func WithCacheBytes(n int64) EncoderOption {
+	return func(c *encoderConfig) { c.cacheBytes = n }
+}
+
+// WithBlockOptions passes options to the block encoders.
+func WithBlockOptions(opts ...BlockOption) EncoderOption {
+	return func(c *encoderConfig) { c.block = append(c.block, opts...) }
+}
+
+// Encoder produces encoding symbols of a whole object read through an
+// io.ReaderAt. Source symbols are read straight from the object; repair
+// symbols come from block encoders kept in a bounded LRU cache. It is safe
+// for concurrent use.
+type Encoder struct {
+	r     io.ReaderAt
+	o     OTI
+	cfg   encoderConfig
+	plans *PlanCache
+
+	mu    sync.Mutex
+	lru   *list.List // of *cacheEntry, most recent first
+	byBlk map[int]*list.Element
+	bytes int64
+}
+
+type cacheEntry struct {
+	sbn   int
+	ready chan struct{}
+	enc   *BlockEncoder
+	err   error
+}
+
+// NewEncoder returns an encoder for the object o read from r.
+func NewEncoder(r io.ReaderAt, o OTI, opts ...EncoderOption) (*Encoder, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid OTI: %w", err)
+	}
+	cfg := encoderConfig{cacheBytes: DefaultCacheBytes}
+	for _, f := range opts {
+		f(&cfg)
+	}
+	e := &Encoder{r: r, o: o, cfg: cfg, plans: NewPlanCache(), lru: list.New(), byBlk: make(map[int]*list.Element)}
+	e.cfg.block = append([]BlockOption{WithPlanCache(e.plans)}, cfg.block...)
+	return e, nil
+}
+
+// OTI returns the object transmission information the encoder works with.
+func (e *Encoder) OTI() OTI { return e.o }
+
+// Symbol writes encoding symbol esi of block sbn into dst (T bytes).
+func (e *Encoder) Symbol(sbn int, esi uint32, dst []byte) error {
+	if sbn < 0 || sbn >= e.o.Blocks() {
+		return fmt.Errorf("source block %d outside 0..%d", sbn, e.o.Blocks()-1)
+	}
+	T := int(e.o.T)
+	if len(dst) < T {
+		return fmt.Errorf("symbol buffer of %d bytes, want %d", len(dst), T)
+	}
+	if int(esi) < e.o.BlockSymbols(sbn) {
+		return e.readSource(sbn, esi, dst[:T])
+	}
+	enc, err := e.block(sbn)
+	if err != nil {
+		return err
+	}
+	return enc.Symbol(esi, dst)
+}
+
+func (e *Encoder) readSource(sbn int, esi uint32, dst []byte) error {
+	T := int64(len(dst))
+	blen := e.o.BlockLen(sbn)
+	lo := int64(esi) * T
+	n := min(T, blen-lo)
+	got, err := e.r.ReadAt(dst[:n], e.o.BlockOffset(sbn)+lo)
+	if int64(got) == n {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("read block %d symbol %d: %w", sbn, esi, err)
+	}
+	clear(dst[n:])
+	return nil
+}
+
+// block returns the cached encoder of block sbn, building it if needed.
+func (e *Encoder) block(sbn int) (*BlockEncoder, error) {
+	e.mu.Lock()
+	if el, ok := e.byBlk[sbn]; ok {
+		e.lru.MoveToFront(el)
+		ce := el.Value.(*cacheEntry)
+		e.mu.Unlock()
+		<-ce.ready
+		return ce.enc, ce.err
+	}
+	ce := &cacheEntry{sbn: sbn, ready: make(chan struct{})}
+	e.byBlk[sbn] = e.lru.PushFront(ce)
+	e.mu.Unlock()
+
+	ce.enc, ce.err = e.build(sbn)
+	close(ce.ready)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ce.err != nil {
+		if el, ok := e.byBlk[sbn]; ok && el.Value == ce {
+			e.lru.Remove(el)
+			delete(e.byBlk, sbn)
+		}
+		return nil, ce.err
+	}
+	e.bytes += ce.enc.memBytes()
+	// Evict least recently used blocks that are built, never the new one.
+	for el := e.lru.Back(); el != nil && e.bytes > e.cfg.cacheBytes; {
+		prev := el.Prev()
+		old := el.Value.(*cacheEntry)
+		if old != ce && isClosed(old.ready) && old.enc != nil {
+			e.lru.Remove(el)
+			delete(e.byBlk, old.sbn)
+			e.bytes -= old.enc.memBytes()
+		}
+		el = prev
+	}
+	return ce.enc, nil
+}
+
+func (e *Encoder) build(sbn int) (*BlockEncoder, error) {
+	src := make([]byte, e.o.BlockLen(sbn))
+	n, err := e.r.ReadAt(src, e.o.BlockOffset(sbn))
+	if n == len(src) {
+		err = nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read block %d: %w", sbn, err)
+	}
+	if n < len(src) {
+		return nil, fmt.Errorf("read block %d: short object (%d of %d bytes)", sbn, n, len(src))
+	}
+	enc, err := NewBlockEncoder(e.o, sbn, src, e.cfg.block...)
+	if err != nil {
+		return nil, fmt.Errorf("encode block %d: %w", sbn, err)
+	}
+	return enc, nil
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

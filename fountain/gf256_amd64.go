@@ -1,0 +1,36 @@
+//go:build amd64 && !purego
+
+package fountain
+
+import "golang.org/x/sys/cpu"
+
+// haveGFNI reports whether the AVX-512 GFNI kernels can run here.
+var haveGFNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512GFNI && cpu.X86.HasAVX512VL
+
+// mulAddGFNI sets dst[i] ^= c*src[i] for n bytes, n a positive multiple of 64;
+// mat is gfniMatrix(c).
+//
+//go:noescape
+func mulAddGFNI(dst, src *byte, n int, mat uint64)
+
+// scaleGFNI sets dst[i] = c*dst[i] for n bytes, n a positive multiple of 64.
+//
+//go:noescape
+func scaleGFNI(dst *byte, n int, mat uint64)
+
+// xorAVX512 sets dst[i] ^= src[i] for n bytes, n a positive multiple of 64.
+//
+//go:noescape
+func xorAVX512(dst, src *byte, n int)
+
+// xor2AVX512 sets dst[i] = a[i] ^ b[i] for n bytes, n a positive multiple
+// of 64.
+//
+//go:noescape
+func xor2AVX512(dst, a, b *byte, n int)
+
+// xorManyAVX512 sets dst[i] ^= srcs[0][i] ^ ... ^ srcs[nsrc-1][i] for n
+// bytes, n a positive multiple of 64 and nsrc >= 1.
+//
+//go:noescape
+func xorManyAVX512(dst *byte, srcs **byte, nsrc int, n int)

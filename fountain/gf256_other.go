@@ -1,0 +1,16 @@
+//go:build !amd64 || purego
+
+package fountain
+
+// haveGFNI is false where no assembly kernels exist.
+const haveGFNI = false
+
+func mulAddGFNI(dst, src *byte, n int, mat uint64) { panic("fountain: no GFNI kernel") }
+
+func scaleGFNI(dst *byte, n int, mat uint64) { panic("fountain: no GFNI kernel") }
+
+func xorAVX512(dst, src *byte, n int) { panic("fountain: no AVX-512 kernel") }
+
+func xor2AVX512(dst, a, b *byte, n int) { panic("fountain: no AVX-512 kernel") }
+
+func xorManyAVX512(dst *byte, srcs **byte, nsrc int, n int) { panic("fountain: no AVX-512 kernel") }

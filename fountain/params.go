@@ -1,0 +1,193 @@
+package fountain
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// sysParams is one row of RFC 6330 Table 2.
+type sysParams struct {
+	kp, j, s, h, w uint32
+}
+
+// MaxBlockSymbols is the largest number of source symbols in one source
+// block that RFC 6330 supports.
+const MaxBlockSymbols = 56403
+
+// MaxESI is the largest encoding symbol ID (24 bits on the wire).
+const MaxESI = 1<<24 - 1
+
+// codeParams are the derived parameters of RFC 6330 section 5.3.3.3 for one
+// source block of K symbols.
+type codeParams struct {
+	K, Kp, J, S, H, W, L, P, P1, U, B int
+}
+
+// lookupKp returns the index in sysIndex of the smallest K' >= k.
+func lookupKp(k int) (int, error) {
+	if k < 1 || k > MaxBlockSymbols {
+		return 0, fmt.Errorf("block of %d symbols outside 1..%d", k, MaxBlockSymbols)
+	}
+	return sort.Search(len(sysIndex), func(i int) bool { return int(sysIndex[i].kp) >= k }), nil
+}
+
+func newCodeParams(k int) (codeParams, error) {
+	i, err := lookupKp(k)
+	if err != nil {
+		return codeParams{}, err
+	}
+	r := sysIndex[i]
+	p := codeParams{K: k, Kp: int(r.kp), J: int(r.j), S: int(r.s), H: int(r.h), W: int(r.w)}
+	p.L = p.Kp + p.S + p.H
+	p.P = p.L - p.W
+	p.U = p.P - p.H
+	p.B = p.W - p.S
+	p.P1 = p.P
+	for !isPrime(p.P1) {
+		p.P1++
+	}
+	return p, nil
+}
+
+func isPrime(n int) bool {
+	if n < 2 {
+		return false
+	}
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// isi maps an encoding symbol ID to the internal symbol ID (RFC 6330 5.3.1).
+func (p *codeParams) isi(esi uint32) uint32 {
+	if int(esi) < p.K {
+		return esi
+	}
+	return esi + uint32(p.Kp-p.K)
+}
+
+// rqRand is Rand[y, i, m] of RFC 6330 section 5.3.5.1.
+func rqRand(y uint32, i uint32, m uint32) uint32 {
+	x0 := (y + i) & 0xff
+	x1 := (y>>8 + i) & 0xff
+	x2 := (y>>16 + i) & 0xff
+	x3 := (y>>24 + i) & 0xff
+	return (randV0[x0] ^ randV1[x1] ^ randV2[x2] ^ randV3[x3]) % m
+}
+
+// degF is the degree distribution table of RFC 6330 section 5.3.5.2.
+var degF = [31]uint32{
+	0, 5243, 529531, 704294, 791675, 844104, 879057, 904023, 922747, 937311,
+	948962, 958494, 966438, 973160, 978921, 983914, 988283, 992138, 995565, 998631,
+	1001391, 1003887, 1006157, 1008229, 1010129, 1011876, 1013490, 1014983, 1016370, 1017662,
+	1048576,
+}
+
+// deg is Deg[v] of RFC 6330 section 5.3.5.2.
+func (p *codeParams) deg(v uint32) int {
+	d := 1
+	for v >= degF[d] {
+		d++
+	}
+	return min(d, p.W-2)
+}
+
+// tuple is the output of Tuple[K', X] (RFC 6330 section 5.3.5.4).
+type tuple struct {
+	d, a, b, d1, a1, b1 int
+}
+
+func (p *codeParams) tuple(x uint32) tuple {
+	A := uint32(53591 + p.J*997)
+	if A%2 == 0 {
+		A++
+	}
+	B := uint32(10267 * (p.J + 1))
+	y := B + x*A
+	v := rqRand(y, 0, 1<<20)
+	t := tuple{d: p.deg(v)}
+	t.a = 1 + int(rqRand(y, 1, uint32(p.W-1)))
+	t.b = int(rqRand(y, 2, uint32(p.W)))
+	if t.d < 4 {
+		t.d1 = 2 + int(rqRand(x, 3, 2))
+	} else {
+		t.d1 = 2
+	}
+	t.a1 = 1 + int(rqRand(x, 4, uint32(p.P1-1)))
+	t.b1 = int(rqRand(x, 5, uint32(p.P1)))
+	return t
+}
+
+// ltCols appends to dst the intermediate-symbol indices that Enc[K', C, t]
+// (RFC 6330 section 5.3.5.3) adds up, in order.
+func (p *codeParams) ltCols(dst []int32, t tuple) []int32 {
+	b := t.b
+	dst = append(dst, int32(b))
+	for j := 1; j < t.d; j++ {
+		b = (b + t.a) % p.W
+		dst = append(dst, int32(b))
+	}
+	b1 := t.b1
+	for b1 >= p.P {
+		b1 = (b1 + t.a1) % p.P1
+	}
+	dst = append(dst, int32(p.W+b1))
+	for j := 1; j < t.d1; j++ {
+		b1 = (b1 + t.a1) % p.P1
+		for b1 >= p.P {
+			b1 = (b1 + t.a1) % p.P1
+		}
+		dst = append(dst, int32(p.W+b1))
+	}
+	return dst
+}
+
+// ldpcRows returns the columns of the S LDPC constraint rows (RFC 6330
+// section 5.3.3.3), each sorted, with repeated columns cancelled.
+func (p *codeParams) ldpcRows() [][]int32 {
+	rows := make([][]int32, p.S)
+	for i := 0; i < p.B; i++ {
+		a := 1 + i/p.S
+		b := i % p.S
+		rows[b] = append(rows[b], int32(i))
+		b = (b + a) % p.S
+		rows[b] = append(rows[b], int32(i))
+		b = (b + a) % p.S
+		rows[b] = append(rows[b], int32(i))
+	}
+	for i := 0; i < p.S; i++ {
+		rows[i] = append(rows[i], int32(p.B+i), int32(p.W+i%p.P), int32(p.W+(i+1)%p.P))
+		rows[i] = cancelPairs(rows[i])
+	}
+	return rows
+}
+
+// cancelPairs sorts a GF(2) row given as a list of columns and removes
+// columns that occur an even number of times.
+func cancelPairs(r []int32) []int32 {
+	slices.Sort(r)
+	out := r[:0]
+	for i := 0; i < len(r); {
+		j := i
+		for j < len(r) && r[j] == r[i] {
+			j++
+		}
+		if (j-i)%2 == 1 {
+			out = append(out, r[i])
+		}
+		i = j
+	}
+	return out
+}
+
+// hdpcMT returns, for column m < K'+S-1 of the matrix MT (RFC 6330 section
+// 5.3.3.3), the two rows that hold a one.
+func (p *codeParams) hdpcMT(m int) (int, int) {
+	h1 := int(rqRand(uint32(m+1), 6, uint32(p.H)))
+	h2 := (h1 + int(rqRand(uint32(m+1), 7, uint32(p.H-1))) + 1) % p.H
+	return h1, h2
+}

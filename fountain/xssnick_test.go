@@ -1,0 +1,126 @@
+package fountain
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	xraptorq "github.com/xssnick/raptorq"
+)
+
+// compareRun encodes and decodes every block of a random object with this
+// package and with github.com/xssnick/raptorq, on the same block partition,
+// the same data and the same lost symbols, and returns MB/s for each.
+func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec, xEnc, xDec float64) {
+	o, err := NewOTI(size, T)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	plans := NewPlanCache()
+	var tOE, tOD, tXE, tXD time.Duration
+	src := make([]byte, o.BlockLen(0))
+	out := make([]byte, o.BlockLen(0))
+	xq := xraptorq.NewRaptorQ(uint32(T))
+	var syms []byte
+	for sbn := 0; sbn < o.Blocks(); sbn++ {
+		blen := int(o.BlockLen(sbn))
+		K := o.BlockSymbols(sbn)
+		fillRandom(rng, src[:blen])
+		block := src[:blen]
+		sent := int(float64(K)/(1-loss)) + 1
+		keep := rng.Perm(sent)[:sent-int(float64(sent)*loss)]
+		// Enough survivors for both codecs, so neither needs extra rounds.
+		for i := 0; len(keep) < K+4; i++ {
+			keep = append(keep, sent+i)
+		}
+		total := sent + (len(keep) - (sent - int(float64(sent)*loss)))
+
+		// This package.
+		if cap(syms) < total*T {
+			syms = make([]byte, total*T)
+		}
+		st := time.Now()
+		enc, err := NewBlockEncoder(o, sbn, block, WithPlanCache(plans))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for i := 0; i < total; i++ {
+			if i < K {
+				n := copy(syms[i*T:(i+1)*T], block[min(i*T, blen):min((i+1)*T, blen)])
+				clear(syms[i*T+n : (i+1)*T])
+			} else if err := enc.Symbol(uint32(i), syms[i*T:(i+1)*T]); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		tOE += time.Since(st)
+		st = time.Now()
+		dec := NewBlockDecoder(o, sbn)
+		for _, e := range keep {
+			dec.Add(uint32(e), syms[e*T:(e+1)*T])
+		}
+		if err := dec.Decode(out[:blen]); err != nil {
+			tb.Fatalf("block %d: %v", sbn, err)
+		}
+		tOD += time.Since(st)
+		if !bytes.Equal(out[:blen], block) {
+			tb.Fatal("decoded bytes differ")
+		}
+
+		// xssnick/raptorq.
+		st = time.Now()
+		xe, err := xq.CreateEncoder(block)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		xs := make([][]byte, total)
+		for i := 0; i < total; i++ {
+			xs[i] = xe.GenSymbol(uint32(i))
+		}
+		tXE += time.Since(st)
+		st = time.Now()
+		xd, err := xq.CreateDecoder(uint32(blen))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, e := range keep {
+			if _, err := xd.AddSymbol(uint32(e), xs[e]); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		ok, data, err := xd.Decode()
+		if err != nil || !ok {
+			tb.Fatalf("xssnick block %d: %v %v", sbn, ok, err)
+		}
+		tXD += time.Since(st)
+		if !bytes.Equal(data[:blen], block) {
+			tb.Fatal("xssnick decoded bytes differ")
+		}
+	}
+	mb := float64(size) / 1e6
+	return mb / tOE.Seconds(), mb / tOD.Seconds(), mb / tXE.Seconds(), mb / tXD.Seconds()
+}
+
+func TestCompareXssnickSmall(t *testing.T) {
+	compareRun(t, 1<<20+77, 1024, 0.5)
+}
+
+// BenchmarkVsXssnick is the side-by-side comparison on a 64 MiB object with
+// half of the symbols lost.
+func BenchmarkVsXssnick(b *testing.B) {
+	for _, T := range []int{1024, 4096} {
+		b.Run(fmt.Sprintf("T=%d", T), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				oe, od, xe, xd := compareRun(b, 64<<20, T, 0.5)
+				b.ReportMetric(oe, "enc-MB/s")
+				b.ReportMetric(od, "dec-MB/s")
+				b.ReportMetric(xe, "x-enc-MB/s")
+				b.ReportMetric(xd, "x-dec-MB/s")
+				b.ReportMetric(oe/xe, "enc-ratio")
+				b.ReportMetric(od/xd, "dec-ratio")
+			}
+		})
+	}
+}
