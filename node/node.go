@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -12,6 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/routing"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/relay"
 )
 
 var log = logging.Logger("roma/node")
@@ -26,8 +33,11 @@ type Node struct {
 	cfg     config
 	closers []func() error
 
-	mu     sync.Mutex
-	closed bool
+	mu       sync.Mutex
+	closed   bool
+	sessions map[cid.Cid]*session
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // config holds the options of New.
@@ -38,6 +48,86 @@ type config struct {
 	dhtOpts   []DHTOption
 	noRouting bool
 	bootstrap []peer.AddrInfo
+
+	stripes      int
+	maxChildren  int
+	ringBytes    int
+	backPressure bool
+	encoderCache int64
+	shape        func(from, to peer.ID, w io.Writer) io.Writer
+}
+
+// ringOptions are the relay options every session's ring gets.
+func (c *config) ringOptions() []relay.Option {
+	opts := []relay.Option{relay.WithCapacity(c.ringBytes)}
+	if c.backPressure {
+		opts = append(opts, relay.WithBackPressure())
+	}
+	return opts
+}
+
+// WithStripes cuts the stream into k stripes by ESI, each with its own tree
+// (default 1: the paper's single tree).
+func WithStripes(k int) Option {
+	return func(c *config) error {
+		if k < 1 || k > protocol.MaxStripes {
+			return fmt.Errorf("stripes %d out of range [1, %d]", k, protocol.MaxStripes)
+		}
+		c.stripes = k
+		return nil
+	}
+}
+
+// WithMaxChildren limits how many children this node feeds per stripe
+// (default 8). A full node redirects new children to its children.
+func WithMaxChildren(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > protocol.MaxChildren {
+			return fmt.Errorf("max children %d out of range", n)
+		}
+		c.maxChildren = n
+		return nil
+	}
+}
+
+// WithRingBytes sets the capacity of each session's relay buffer (default
+// 1 MiB, as in the paper).
+func WithRingBytes(n int) Option {
+	return func(c *config) error {
+		if n < 64<<10 {
+			return fmt.Errorf("ring of %d bytes is below 64 KiB", n)
+		}
+		c.ringBytes = n
+		return nil
+	}
+}
+
+// WithBackPressure relays store-and-forward: every child waits for the
+// slowest one. It exists to show, on identical code, why ROMA does not.
+func WithBackPressure() Option {
+	return func(c *config) error {
+		c.backPressure = true
+		return nil
+	}
+}
+
+// WithEncoderCache bounds the memory a serving session spends on cached
+// per-block encoder state (default 128 MiB).
+func WithEncoderCache(bytes int64) Option {
+	return func(c *config) error {
+		c.encoderCache = bytes
+		return nil
+	}
+}
+
+// WithShaper wraps the writer of every symbols stream this node feeds, from
+// this node to peer "to". Tests and the local swarm demo use it to give each
+// pair of peers its own rate; production nodes leave it unset.
+func WithShaper(f func(from, to peer.ID, w io.Writer) io.Writer) Option {
+	return func(c *config) error {
+		c.shape = f
+		return nil
+	}
 }
 
 // Option configures a Node.
@@ -105,7 +195,16 @@ func WithoutRouting() Option {
 // New builds a node. Unless WithHost is given it builds a TCP-only host with
 // NewHost; unless WithRouting or WithoutRouting is given it starts a DHT.
 func New(ctx context.Context, opts ...Option) (*Node, error) {
-	n := &Node{}
+	n := &Node{
+		sessions: make(map[cid.Cid]*session),
+		cfg: config{
+			stripes:      1,
+			maxChildren:  8,
+			ringBytes:    relay.DefaultCapacity,
+			encoderCache: 128 << 20,
+		},
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		if err := o(&n.cfg); err != nil {
 			return nil, err
@@ -133,6 +232,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	for _, p := range n.cfg.bootstrap {
 		n.host.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.PermanentAddrTTL)
 	}
+	n.registerHandlers()
 	return n, nil
 }
 
@@ -176,7 +276,19 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
+	sessions := make([]*session, 0, len(n.sessions))
+	for _, s := range n.sessions {
+		sessions = append(sessions, s)
+	}
+	clear(n.sessions)
 	n.mu.Unlock()
+	n.cancel()
+	if n.host != nil {
+		n.removeHandlers()
+	}
+	for _, s := range sessions {
+		s.close()
+	}
 	var errs []error
 	for _, c := range n.closers {
 		if err := c(); err != nil {
@@ -187,4 +299,70 @@ func (n *Node) Close() error {
 		return fmt.Errorf("close node: %w", err)
 	}
 	return nil
+}
+
+// session returns the session for c, or nil.
+func (n *Node) session(c cid.Cid) *session {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sessions[c]
+}
+
+// addSession registers a session.
+func (n *Node) addSession(s *session) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return errors.New("node closed")
+	}
+	if _, ok := n.sessions[s.cid]; ok {
+		return fmt.Errorf("content %s already has a session", s.cid)
+	}
+	n.sessions[s.cid] = s
+	return nil
+}
+
+// dropSession stops and forgets a session.
+func (n *Node) dropSession(s *session) {
+	n.mu.Lock()
+	if n.sessions[s.cid] == s {
+		delete(n.sessions, s.cid)
+	}
+	n.mu.Unlock()
+	s.close()
+}
+
+// Drop stops serving or fetching c. A partial download stays on disk for a
+// later resume.
+func (n *Node) Drop(c cid.Cid) {
+	if s := n.session(c); s != nil {
+		n.dropSession(s)
+	}
+}
+
+// provide announces c in the content router, retrying in the background
+// while the routing table is still empty.
+func (n *Node) provide(c cid.Cid) {
+	if n.router == nil {
+		return
+	}
+	go func() {
+		delay := 200 * time.Millisecond
+		for {
+			ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
+			err := n.router.Provide(ctx, c, true)
+			cancel()
+			if err == nil {
+				log.Debugw("provided", "cid", c)
+				return
+			}
+			log.Debugw("provide failed, retrying", "cid", c, "err", err)
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 30*time.Second)
+		}
+	}()
 }

@@ -101,33 +101,46 @@ func (b *spillBlock) open(t, k int) error {
 	return nil
 }
 
-// add appends a symbol of block sbn unless it is already held. It reports the
-// number of distinct symbols now held and whether this one was new.
-func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, bool, error) {
+// markSeen records that symbol (sbn, esi) has arrived and reports whether it
+// is new. The receive path calls it before a symbol enters the ring, so
+// duplicates are neither stored nor forwarded.
+func (s *spillStore) markSeen(sbn int, esi uint32) bool {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil {
+		return false // finished and removed
+	}
+	if _, dup := b.seen[esi]; dup {
+		return false
+	}
+	b.seen[esi] = struct{}{}
+	return true
+}
+
+// add appends a symbol (already marked seen) to block sbn's spill file and
+// returns the number of symbols the file holds.
+func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 	b := s.blocks[sbn]
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.f == nil {
-		return 0, false, nil // finished and removed
+		return 0, nil // finished and removed
 	}
 	if b.error != nil {
-		return b.n, false, b.error
-	}
-	if _, dup := b.seen[esi]; dup {
-		return b.n, false, nil
+		return b.n, b.error
 	}
 	binary.BigEndian.PutUint32(b.hdr[:], esi)
 	if _, err := b.w.Write(b.hdr[:]); err != nil {
 		b.error = fmt.Errorf("spill block %d: %w", sbn, err)
-		return b.n, false, b.error
+		return b.n, b.error
 	}
 	if _, err := b.w.Write(sym); err != nil {
 		b.error = fmt.Errorf("spill block %d: %w", sbn, err)
-		return b.n, false, b.error
+		return b.n, b.error
 	}
-	b.seen[esi] = struct{}{}
 	b.n++
-	return b.n, true, nil
+	return b.n, nil
 }
 
 // count returns the number of distinct symbols held for block sbn.

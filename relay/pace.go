@@ -56,6 +56,32 @@ func (r *Ring) Generate(ctx context.Context, gen Generator, opts ...GenerateOpti
 	}
 }
 
+// WaitDemand blocks until some consumer that is not a sink is fewer than
+// lead symbols behind the head (lead <= 0 means half the ring), or ctx ends,
+// or the ring closes. A producer that picks what to generate itself uses it
+// before Reserve, so that it never holds the producer slot while idle.
+func (r *Ring) WaitDemand(ctx context.Context, lead int) error {
+	l := r.held / 2
+	if lead > 0 {
+		l = uint64(lead)
+	}
+	l = min(max(l, 1), r.held)
+	ready := func() bool { return r.demand(l) }
+	if ready() {
+		if r.isClosed.Load() {
+			return ErrClosed
+		}
+		return nil
+	}
+	if err := r.waitProgress(ctx, ready); err != nil {
+		return err
+	}
+	if r.isClosed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
 // demand reports whether some non-sink consumer is fewer than lead symbols
 // behind the head, or the ring is closed (so the producer finds out).
 func (r *Ring) demand(lead uint64) bool {

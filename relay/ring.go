@@ -89,8 +89,13 @@ type Ring struct {
 	isClosed atomic.Bool
 	done     chan struct{}
 
-	prodWaiting atomic.Bool
-	prodWake    chan struct{}
+	// Producers waiting for progress (a lossless consumer to move, or
+	// demand for generated symbols) sleep on wakeCh; signalProducer closes
+	// it, waking every one of them. Two producers may wait at once (an
+	// upstream reader behind the sink, and a generator waiting for demand).
+	prodWaiting atomic.Int32
+	wakeMu      sync.Mutex
+	wakeCh      chan struct{} // guarded by wakeMu
 
 	spares atomic.Uint64 // chunks allocated beyond the initial ring
 }
@@ -123,7 +128,6 @@ func New(t int, opts ...Option) (*Ring, error) {
 		backPressure: cfg.backPressure,
 		chunks:       make([]*chunk, nchunk),
 		done:         make(chan struct{}),
-		prodWake:     make(chan struct{}, 1),
 	}
 	for i := range r.chunks {
 		r.chunks[i] = r.newChunk()
@@ -273,31 +277,37 @@ func (r *Ring) unpin(ch *chunk) {
 // waitProgress blocks the producer until ready reports true, re-checking it
 // whenever a consumer moves, joins or leaves.
 func (r *Ring) waitProgress(ctx context.Context, ready func() bool) error {
+	r.prodWaiting.Add(1)
+	defer r.prodWaiting.Add(-1)
 	for {
-		r.prodWaiting.Store(true)
+		r.wakeMu.Lock()
+		if r.wakeCh == nil {
+			r.wakeCh = make(chan struct{})
+		}
+		wake := r.wakeCh
+		r.wakeMu.Unlock()
 		if ready() {
-			r.prodWaiting.Store(false)
 			return nil
 		}
 		select {
-		case <-r.prodWake:
+		case <-wake:
 		case <-ctx.Done():
-			r.prodWaiting.Store(false)
 			return ctx.Err()
 		case <-r.done:
-			r.prodWaiting.Store(false)
 			return ErrClosed
 		}
 	}
 }
 
-// signalProducer wakes a waiting producer.
+// signalProducer wakes the waiting producers.
 func (r *Ring) signalProducer() {
-	if r.prodWaiting.Load() {
-		select {
-		case r.prodWake <- struct{}{}:
-		default:
+	if r.prodWaiting.Load() > 0 {
+		r.wakeMu.Lock()
+		if r.wakeCh != nil {
+			close(r.wakeCh)
+			r.wakeCh = nil
 		}
+		r.wakeMu.Unlock()
 	}
 }
 

@@ -1,0 +1,423 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/relay"
+)
+
+// handshakeTimeout bounds every request/response exchange on a new stream.
+const handshakeTimeout = 10 * time.Second
+
+// registerHandlers installs romap2p's stream handlers on the host.
+func (n *Node) registerHandlers() {
+	n.host.SetStreamHandler(protocol.ManifestID, n.handleManifest)
+	n.host.SetStreamHandler(protocol.StatusID, n.handleStatus)
+	n.host.SetStreamHandler(protocol.SymbolsID, n.handleSymbols)
+}
+
+func (n *Node) removeHandlers() {
+	n.host.RemoveStreamHandler(protocol.ManifestID)
+	n.host.RemoveStreamHandler(protocol.StatusID)
+	n.host.RemoveStreamHandler(protocol.SymbolsID)
+}
+
+// scopeStream attaches a stream to romap2p's resource-manager service and
+// refuses streams that do not run over TCP (an embedding host may have other
+// transports).
+func scopeStream(s network.Stream) error {
+	if err := s.Scope().SetService(ServiceName); err != nil {
+		return fmt.Errorf("resource manager refused the stream: %w", err)
+	}
+	if tr := s.Conn().ConnState().Transport; tr != "" && tr != "tcp" {
+		return fmt.Errorf("transport %q: romap2p runs over TCP only", tr)
+	}
+	return nil
+}
+
+func (n *Node) handleManifest(s network.Stream) {
+	defer s.Close()
+	if err := scopeStream(s); err != nil {
+		log.Debugw("manifest stream refused", "peer", s.Conn().RemotePeer(), "err", err)
+		_ = s.Reset()
+		return
+	}
+	_ = s.SetDeadline(time.Now().Add(handshakeTimeout))
+	c, err := protocol.ReadRequest(s)
+	if err != nil {
+		log.Debugw("bad manifest request", "peer", s.Conn().RemotePeer(), "err", err)
+		_ = s.Reset()
+		return
+	}
+	sess := n.session(c)
+	if sess == nil {
+		_ = protocol.WriteManifestError(s, protocol.ManifestNotFound, "content not held here")
+		return
+	}
+	if err := protocol.WriteManifestResponse(s, sess.mbytes); err != nil {
+		log.Debugw("manifest response", "peer", s.Conn().RemotePeer(), "err", err)
+	}
+}
+
+func (n *Node) handleStatus(s network.Stream) {
+	defer s.Close()
+	if err := scopeStream(s); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.SetDeadline(time.Now().Add(handshakeTimeout))
+	c, err := protocol.ReadRequest(s)
+	if err != nil {
+		log.Debugw("bad status request", "peer", s.Conn().RemotePeer(), "err", err)
+		_ = s.Reset()
+		return
+	}
+	sess := n.session(c)
+	if sess == nil {
+		st := protocol.Status{Role: protocol.RoleNone}
+		_ = protocol.WriteStatus(s, &st)
+		return
+	}
+	st := sess.status(s.Conn().RemotePeer())
+	if err := protocol.WriteStatus(s, &st); err != nil {
+		log.Debugw("status response", "peer", s.Conn().RemotePeer(), "err", err)
+	}
+}
+
+// status describes this session for a peer's status request.
+func (s *session) status(asker peer.ID) protocol.Status {
+	w := s.wireWidth()
+	s.mu.Lock()
+	st := protocol.Status{
+		Role:        protocol.RoleRelaying,
+		StripeCount: s.stripes,
+		Have:        s.finished,
+	}
+	if s.complete {
+		st.Role = protocol.RoleComplete
+		if s.fetch == nil {
+			st.Role = protocol.RoleSource
+		}
+	} else if len(s.upstreams) == 0 {
+		st.Role = protocol.RoleSeeking
+	}
+	perStripe := make([]int, s.stripes)
+	for c := range s.children {
+		if !c.probe && c.stripe < s.stripes {
+			perStripe[c.stripe]++
+		}
+	}
+	for i := 0; i < s.stripes; i++ {
+		path := s.pathLocked(i)
+		ss := protocol.StripeStatus{
+			Index:       i,
+			Width:       w,
+			Depth:       len(path) - 1,
+			Path:        path,
+			Children:    perStripe[i],
+			MaxChildren: s.maxChildrenLocked(i),
+		}
+		if len(path) > 1 {
+			ss.Parent = path[len(path)-2]
+		}
+		st.Stripes = append(st.Stripes, ss)
+	}
+	s.mu.Unlock()
+	st.Peers = s.node.peerSample(s, asker, protocol.MaxPeers)
+	st.UploadRate = uint64(s.uploadRate())
+	st.DownloadRate = uint64(s.goodput.rate())
+	return st
+}
+
+// maxChildrenLocked is this node's fan-out limit in stripe i.
+func (s *session) maxChildrenLocked(stripe int) int {
+	return s.node.cfg.maxChildren
+}
+
+// uploadRate sums the current rates of the children.
+func (s *session) uploadRate() float64 {
+	s.mu.Lock()
+	kids := s.childrenLocked()
+	s.mu.Unlock()
+	sum := 0.0
+	for _, c := range kids {
+		sum += c.cons.Stats().Rate
+	}
+	return sum
+}
+
+// child is one downstream subscription: a consumer of the session's ring and
+// a writer that feeds it to the child's stream.
+type child struct {
+	s       *session
+	peer    peer.ID
+	stream  network.Stream
+	stripe  int
+	stripes int
+	probe   bool
+	cons    *relay.Consumer
+	w       *relay.Writer
+	started time.Time
+
+	mu  sync.Mutex
+	fin protocol.BlockSet
+
+	closeOnce sync.Once
+}
+
+func (c *child) finished() protocol.BlockSet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fin
+}
+
+// setFinished applies the child's finished set to its consumer's filter.
+func (c *child) setFinished(set protocol.BlockSet) {
+	c.mu.Lock()
+	c.fin = set
+	c.mu.Unlock()
+	for b := 0; b < protocol.MaxSourceBlocks; b++ {
+		if set.Has(uint8(b)) {
+			c.cons.MarkFinished(uint8(b))
+		} else if c.cons.Finished(uint8(b)) {
+			c.cons.UnmarkFinished(uint8(b))
+		}
+	}
+}
+
+func (c *child) sendPath(path []peer.ID) {
+	f, err := protocol.AppendPathFrame(nil, path)
+	if err != nil {
+		log.Debugw("path frame", "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.s.ctx, time.Second)
+	defer cancel()
+	_ = c.w.SendControl(ctx, f)
+}
+
+func (c *child) close(reason string) {
+	c.closeOnce.Do(func() {
+		if reason != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = c.w.SendControl(ctx, protocol.AppendGoodbyeFrame(nil, protocol.GoodbyeShutdown, reason))
+			cancel()
+		}
+		_ = c.cons.Close()
+		_ = c.stream.Reset()
+	})
+}
+
+// handleSymbols serves one subscription from a child.
+func (n *Node) handleSymbols(st network.Stream) {
+	remote := st.Conn().RemotePeer()
+	if err := scopeStream(st); err != nil {
+		log.Debugw("symbols stream refused", "peer", remote, "err", err)
+		_ = st.Reset()
+		return
+	}
+	_ = st.SetDeadline(time.Now().Add(handshakeTimeout))
+	br := bufio.NewReaderSize(st, 32<<10)
+	sub, err := protocol.ReadSubscribe(br)
+	if err != nil {
+		log.Debugw("bad subscribe", "peer", remote, "err", err)
+		_ = st.Reset()
+		return
+	}
+	sess := n.session(sub.CID)
+	if sess == nil {
+		_ = protocol.WriteSubscribeReply(st, &protocol.SubscribeReply{Reason: "content not held here"})
+		_ = st.Close()
+		return
+	}
+	stripes, stripe := sub.Stripes, sub.Stripe
+	if stripes != sess.stripes && stripes != 1 {
+		// A subscriber with another stripe count still gets a valid share:
+		// its own (k, i) filter is applied as asked.
+		log.Debugw("subscriber uses a different stripe count", "peer", remote, "theirs", stripes, "ours", sess.stripes)
+	}
+	reply, ok := sess.admit(remote, stripes, stripe, sub.Probe)
+	if !ok {
+		_ = protocol.WriteSubscribeReply(st, &reply)
+		_ = st.Close()
+		return
+	}
+	cons, err := sess.ring.Subscribe(relay.WithStripe(uint32(stripes), uint32(stripe)))
+	if err != nil {
+		_ = protocol.WriteSubscribeReply(st, &protocol.SubscribeReply{Reason: "closing"})
+		_ = st.Close()
+		return
+	}
+	c := &child{s: sess, peer: remote, stream: st, stripe: stripe, stripes: stripes, probe: sub.Probe, cons: cons, started: time.Now()}
+	c.w = relay.NewWriter(cons, sess.counting(st, remote))
+	c.setFinished(sub.Finished)
+	if err := protocol.WriteSubscribeReply(st, &reply); err != nil {
+		_ = cons.Close()
+		_ = st.Reset()
+		return
+	}
+	_ = st.SetDeadline(time.Time{})
+
+	sess.mu.Lock()
+	sess.children[c] = struct{}{}
+	sess.mu.Unlock()
+	n.host.ConnManager().Protect(remote, "roma-child")
+	log.Debugw("child joined", "cid", sess.cid, "peer", remote, "stripe", stripe, "of", stripes, "probe", sub.Probe)
+	sess.refreshDemand()
+
+	// The child's control frames: finished-block updates and goodbye.
+	go func() {
+		defer c.close("")
+		fr := protocol.NewFrameReader(br, 0)
+		for {
+			f, err := fr.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					log.Debugw("child stream", "peer", remote, "err", err)
+				}
+				return
+			}
+			switch f.Type {
+			case protocol.FrameFinished:
+				set, err := f.Finished()
+				if err != nil {
+					log.Debugw("bad finished frame", "peer", remote, "err", err)
+					return
+				}
+				c.setFinished(set)
+				sess.refreshDemand()
+			case protocol.FrameGoodbye:
+				return
+			default:
+				// Children send nothing else; ignore what a newer version may add.
+			}
+		}
+	}()
+
+	err = c.w.Run(sess.ctx)
+	c.close("")
+	sess.mu.Lock()
+	delete(sess.children, c)
+	sess.mu.Unlock()
+	n.host.ConnManager().Unprotect(remote, "roma-child")
+	sess.refreshDemand()
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, relay.ErrClosed) {
+		log.Debugw("child left", "peer", remote, "err", err)
+	}
+}
+
+// admit decides whether to take a child in a stripe, and builds the reply.
+func (s *session) admit(who peer.ID, stripes, stripe int, probe bool) (protocol.SubscribeReply, bool) {
+	path := s.path(stripe % max(1, s.stripes))
+	w := s.wireWidth()
+	reply := protocol.SubscribeReply{Path: path, Width: w, Depth: len(path) - 1}
+	if slices.Contains(path, who) {
+		reply.Reason = "you are on my path: loop"
+		return reply, false
+	}
+	if probe {
+		reply.Accepted = true
+		return reply, true
+	}
+	s.mu.Lock()
+	n := 0
+	for c := range s.children {
+		if !c.probe && c.stripe == stripe && c.peer != who {
+			n++
+		}
+	}
+	limit := s.maxChildrenLocked(stripe)
+	var redirect []*child
+	if n >= limit {
+		for c := range s.children {
+			if !c.probe && c.stripe == stripe {
+				redirect = append(redirect, c)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if n >= limit {
+		reply.Reason = "full"
+		for _, c := range redirect {
+			if len(reply.Redirect) == protocol.MaxPeers {
+				break
+			}
+			reply.Redirect = append(reply.Redirect, s.node.addrInfo(c.peer))
+		}
+		return reply, false
+	}
+	reply.Accepted = true
+	return reply, true
+}
+
+// counting wraps a child's stream so uploaded bytes are counted.
+func (s *session) counting(w io.Writer, to peer.ID) io.Writer {
+	if s.node.cfg.shape != nil {
+		w = s.node.cfg.shape(s.node.host.ID(), to, w)
+	}
+	return &countingWriter{w: w, n: &s.uploaded}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n interface{ Add(uint64) uint64 }
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+// addrInfo returns what the peerstore knows of a peer's addresses.
+func (n *Node) addrInfo(p peer.ID) peer.AddrInfo {
+	addrs := n.host.Peerstore().Addrs(p)
+	if len(addrs) > protocol.MaxAddrs {
+		addrs = addrs[:protocol.MaxAddrs]
+	}
+	return peer.AddrInfo{ID: p, Addrs: addrs}
+}
+
+// peerSample returns up to max other participants of a session, for peer
+// exchange: parents, children and known candidates.
+func (n *Node) peerSample(s *session, asker peer.ID, limit int) []peer.AddrInfo {
+	seen := map[peer.ID]bool{asker: true, n.host.ID(): true}
+	var out []peer.AddrInfo
+	addp := func(p peer.ID) {
+		if len(out) >= limit || seen[p] {
+			return
+		}
+		seen[p] = true
+		ai := n.addrInfo(p)
+		if len(ai.Addrs) > 0 {
+			out = append(out, ai)
+		}
+	}
+	s.mu.Lock()
+	for u := range s.upstreams {
+		addp(u.peer)
+	}
+	for c := range s.children {
+		addp(c.peer)
+	}
+	var known []peer.ID
+	if s.fetch != nil {
+		known = s.fetch.knownPeers()
+	}
+	s.mu.Unlock()
+	for _, p := range known {
+		addp(p)
+	}
+	return out
+}

@@ -1,0 +1,378 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/romap2p/romap2p/fountain"
+	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/relay"
+)
+
+// Role is what a session does for its content.
+type Role int
+
+// Roles of a session.
+const (
+	// RoleFetching receives symbols from upstreams, decodes and relays.
+	RoleFetching Role = iota
+	// RoleSource generates symbols from the whole file: the original
+	// source, or a peer that has completed its download.
+	RoleSource
+)
+
+func (r Role) String() string {
+	if r == RoleSource {
+		return "source"
+	}
+	return "fetching"
+}
+
+// session is one CID on this node: the manifest, the ring every symbol goes
+// through, the children fed from it and, while fetching, the upstreams that
+// fill it and the sink that decodes.
+type session struct {
+	node     *Node
+	cid      cid.Cid
+	manifest *protocol.Manifest
+	mbytes   []byte
+	oti      fountain.OTI
+	t        int
+	stripes  int
+	ring     *relay.Ring
+	created  time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	role      Role
+	complete  bool // the original source, or a finished download
+	finished  protocol.BlockSet
+	pending   protocol.BlockSet // enough symbols held, decode pending
+	children  map[*child]struct{}
+	upstreams map[*upstream]struct{}
+	paths     []([]peer.ID) // per stripe: ancestors from the source down to this node
+	genStop   context.CancelFunc
+	doneCh    chan struct{} // closed when the whole file is here and verified
+	doneErr   error
+	lastGood  time.Time // last time a new symbol arrived
+
+	// reported is the finished set last sent upstream.
+	reported protocol.BlockSet
+
+	fetch *fetchState // nil for the original source
+
+	// counters
+	symbolsIn  atomic.Uint64 // symbols that arrived from upstreams
+	symbolsNew atomic.Uint64 // of which new to this node (not duplicates, not finished blocks)
+	uploaded   atomic.Uint64 // bytes written to children (symbol frames)
+	goodput    *rateMeter    // new symbol bytes per second
+
+	demandPtr atomic.Pointer[demandSnap]
+	wake      chan struct{}
+}
+
+// newSession builds a session for a verified manifest.
+func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte) (*session, error) {
+	o := m.OTI()
+	oti := fountain.OTI{F: o.F, T: o.T, Z: o.Z, N: o.N, Al: o.Al}
+	ring, err := relay.New(int(o.T), n.cfg.ringOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", c, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{
+		node:      n,
+		cid:       c,
+		manifest:  m,
+		mbytes:    mbytes,
+		oti:       oti,
+		t:         int(o.T),
+		stripes:   n.cfg.stripes,
+		ring:      ring,
+		created:   time.Now(),
+		ctx:       ctx,
+		cancel:    cancel,
+		children:  make(map[*child]struct{}),
+		upstreams: make(map[*upstream]struct{}),
+		paths:     make([][]peer.ID, n.cfg.stripes),
+		doneCh:    make(chan struct{}),
+		goodput:   newRateMeter(),
+		wake:      make(chan struct{}, 1),
+	}
+	return s, nil
+}
+
+// blocks returns Z, the number of source blocks.
+func (s *session) blocks() int { return len(s.manifest.BlockHashes) }
+
+// width returns the rate at which this node receives new symbols, bytes/s,
+// or +Inf when it generates its own.
+func (s *session) width() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.complete {
+		return math.Inf(1)
+	}
+	return s.goodput.rate()
+}
+
+// wireWidth is width() in the protocol's encoding.
+func (s *session) wireWidth() uint64 {
+	w := s.width()
+	if math.IsInf(w, 1) {
+		return protocol.WidthUnbounded
+	}
+	return uint64(w)
+}
+
+// path returns this node's ancestor path in stripe i, ending with itself.
+func (s *session) path(stripe int) []peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pathLocked(stripe)
+}
+
+func (s *session) pathLocked(stripe int) []peer.ID {
+	self := s.node.host.ID()
+	if s.complete || stripe >= len(s.paths) {
+		return []peer.ID{self}
+	}
+	p := s.paths[stripe]
+	out := make([]peer.ID, 0, len(p)+1)
+	out = append(out, p...)
+	return append(out, self)
+}
+
+// setPath records the ancestor path of stripe i from a new parent, and
+// reports whether this node appears in it (a loop).
+func (s *session) setPath(stripe int, ancestors []peer.ID) bool {
+	self := s.node.host.ID()
+	loop := slices.Contains(ancestors, self)
+	s.mu.Lock()
+	if stripe < len(s.paths) && !loop {
+		s.paths[stripe] = slices.Clone(ancestors)
+	}
+	kids := s.childrenLocked()
+	s.mu.Unlock()
+	if !loop {
+		for _, c := range kids {
+			if c.stripe == stripe || c.stripes != s.stripes {
+				c.sendPath(s.path(stripe))
+			}
+		}
+	}
+	return loop
+}
+
+func (s *session) childrenLocked() []*child {
+	out := make([]*child, 0, len(s.children))
+	for c := range s.children {
+		out = append(out, c)
+	}
+	return out
+}
+
+// isComplete reports whether the node has the whole file.
+func (s *session) isComplete() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.complete
+}
+
+// finishedSet returns the blocks this node has.
+func (s *session) finishedSet() protocol.BlockSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.finished
+}
+
+// upstreamFinished is the set to report to parents: the blocks this node
+// has decoded, and those that hold enough symbols to decode. A relay does not
+// need a parent's symbols of a block it has: it generates fresh ones for its
+// children from its own copy.
+func (s *session) upstreamFinished() protocol.BlockSet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.finished
+	for i := range set {
+		set[i] |= s.pending[i]
+	}
+	return set
+}
+
+// setPending marks or clears "enough symbols held" for block b and tells the
+// parents when that changes what they should send.
+func (s *session) setPending(b int, on bool) {
+	s.mu.Lock()
+	if on {
+		s.pending.Add(uint8(b))
+	} else {
+		s.pending.Remove(uint8(b))
+	}
+	s.mu.Unlock()
+	s.reportFinished()
+}
+
+// reportFinished tells every upstream the current finished set, if it
+// changed.
+func (s *session) reportFinished() {
+	set := s.upstreamFinished()
+	s.mu.Lock()
+	if set == s.reported {
+		s.mu.Unlock()
+		return
+	}
+	s.reported = set
+	ups := make([]*upstream, 0, len(s.upstreams))
+	for u := range s.upstreams {
+		ups = append(ups, u)
+	}
+	s.mu.Unlock()
+	for _, u := range ups {
+		u.sendFinished(set)
+	}
+}
+
+// close stops everything the session runs.
+func (s *session) close() {
+	s.cancel()
+	_ = s.ring.Close()
+	s.mu.Lock()
+	kids := s.childrenLocked()
+	ups := make([]*upstream, 0, len(s.upstreams))
+	for u := range s.upstreams {
+		ups = append(ups, u)
+	}
+	s.mu.Unlock()
+	for _, c := range kids {
+		c.close("session closed")
+	}
+	for _, u := range ups {
+		u.close()
+	}
+	s.wg.Wait()
+	if s.fetch != nil {
+		s.fetch.close()
+	}
+}
+
+// rateMeter measures a rate in bytes per second over a sliding window.
+type rateMeter struct {
+	mu      sync.Mutex
+	window  time.Duration
+	buckets [20]float64
+	start   time.Time
+	last    int64 // index of the newest bucket
+	total   atomic.Uint64
+}
+
+func newRateMeter() *rateMeter {
+	return &rateMeter{window: 2 * time.Second, start: time.Now()}
+}
+
+func (m *rateMeter) bucketLen() time.Duration { return m.window / time.Duration(len(m.buckets)) }
+
+// add records n bytes now.
+func (m *rateMeter) add(n int) {
+	m.total.Add(uint64(n))
+	m.mu.Lock()
+	m.advance(time.Now())
+	m.buckets[m.last%int64(len(m.buckets))] += float64(n)
+	m.mu.Unlock()
+}
+
+func (m *rateMeter) advance(now time.Time) {
+	idx := int64(now.Sub(m.start) / m.bucketLen())
+	for m.last < idx {
+		m.last++
+		m.buckets[m.last%int64(len(m.buckets))] = 0
+		if idx-m.last >= int64(len(m.buckets)) {
+			clear(m.buckets[:])
+			m.last = idx
+		}
+	}
+}
+
+// rate returns bytes per second over the window (or since start, if shorter).
+func (m *rateMeter) rate() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	m.advance(now)
+	sum := 0.0
+	for _, b := range m.buckets {
+		sum += b
+	}
+	span := m.window
+	if el := now.Sub(m.start); el < span {
+		span = max(el, m.bucketLen())
+	}
+	return sum / span.Seconds()
+}
+
+// demandSnap is what the children of a session want, for the generator: a
+// snapshot rebuilt whenever a child joins, leaves or finishes a block.
+type demandSnap struct {
+	mine protocol.BlockSet // blocks this node can generate symbols for
+	subs []childWant
+}
+
+type childWant struct {
+	stripes, stripe uint32
+	fin             protocol.BlockSet
+}
+
+// wants reports whether some child still needs symbol (sbn, esi).
+func (d *demandSnap) wants(sbn int, esi uint32) bool {
+	if !d.mine.Has(uint8(sbn)) {
+		return false
+	}
+	for i := range d.subs {
+		w := &d.subs[i]
+		if !w.fin.Has(uint8(sbn)) && esi%w.stripes == w.stripe {
+			return true
+		}
+	}
+	return false
+}
+
+// demand returns the current demand snapshot.
+func (s *session) demand() *demandSnap {
+	if d := s.demandPtr.Load(); d != nil {
+		return d
+	}
+	return &demandSnap{}
+}
+
+// refreshDemand rebuilds the demand snapshot and wakes the generator.
+func (s *session) refreshDemand() {
+	s.mu.Lock()
+	d := &demandSnap{mine: s.finished, subs: make([]childWant, 0, len(s.children))}
+	for c := range s.children {
+		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), fin: c.finished()})
+	}
+	s.mu.Unlock()
+	s.demandPtr.Store(d)
+	s.wakeGenerator()
+}
+
+// wakeGenerator nudges an idle generator to look at the demand again.
+func (s *session) wakeGenerator() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) genWake() <-chan struct{} { return s.wake }

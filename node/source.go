@@ -1,0 +1,270 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/romap2p/romap2p/fountain"
+	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/relay"
+)
+
+// AddOption configures Add.
+type AddOption func(*addConfig)
+
+type addConfig struct {
+	symbolSize int
+	name       string
+	noName     bool
+}
+
+// SymbolSize sets T, the symbol size in bytes (default 4096).
+func SymbolSize(t int) AddOption { return func(c *addConfig) { c.symbolSize = t } }
+
+// Name sets the file name recorded in the manifest (default: the file's base
+// name).
+func Name(name string) AddOption { return func(c *addConfig) { c.name = name } }
+
+// Anonymous records no file name in the manifest.
+func Anonymous() AddOption { return func(c *addConfig) { c.noName = true } }
+
+// DefaultSymbolSize is T unless SymbolSize says otherwise.
+const DefaultSymbolSize = 4096
+
+// Add prepares a file for serving: it partitions it, hashes every source
+// block, builds the manifest and its CID, starts a source session that
+// generates symbols for whoever subscribes, and announces the CID in the
+// content router. The file must not change while it is served.
+func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid, error) {
+	cfg := addConfig{symbolSize: DefaultSymbolSize}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("add: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return cid.Undef, fmt.Errorf("add: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return cid.Undef, fmt.Errorf("add %s: not a regular file", path)
+	}
+	if st.Size() == 0 {
+		f.Close()
+		return cid.Undef, fmt.Errorf("add %s: empty file", path)
+	}
+	name := cfg.name
+	if name == "" && !cfg.noName {
+		name = filepath.Base(path)
+	}
+	m, oti, err := buildManifest(ctx, f, st.Size(), cfg.symbolSize, protocol.SanitizeName(name))
+	if err != nil {
+		f.Close()
+		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
+	}
+	mb, err := m.Encode()
+	if err != nil {
+		f.Close()
+		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
+	}
+	c := protocol.ManifestCID(mb)
+	if s := n.session(c); s != nil {
+		f.Close()
+		return c, nil // already served
+	}
+	s, err := newSession(n, c, m, mb)
+	if err != nil {
+		f.Close()
+		return cid.Undef, err
+	}
+	_ = oti
+	if err := s.becomeSource(f, 0); err != nil {
+		f.Close()
+		s.close()
+		return cid.Undef, err
+	}
+	if err := n.addSession(s); err != nil {
+		s.close()
+		return cid.Undef, err
+	}
+	n.provide(c)
+	log.Infow("serving", "cid", c, "file", path, "size", st.Size(), "blocks", s.blocks(), "T", s.t)
+	return c, nil
+}
+
+// buildManifest partitions a file and hashes each source block.
+func buildManifest(ctx context.Context, r io.ReaderAt, size int64, t int, name string) (*protocol.Manifest, fountain.OTI, error) {
+	oti, err := fountain.NewOTI(size, t)
+	if err != nil {
+		return nil, oti, err
+	}
+	m := &protocol.Manifest{
+		Version:    protocol.ManifestVersion,
+		Size:       uint64(size),
+		SymbolSize: oti.T,
+		SubBlocks:  oti.N,
+		Alignment:  oti.Al,
+		Name:       name,
+	}
+	buf := make([]byte, 1<<20)
+	for b := 0; b < oti.Blocks(); b++ {
+		if err := ctx.Err(); err != nil {
+			return nil, oti, err
+		}
+		h := sha256.New()
+		off, end := oti.BlockOffset(b), oti.BlockOffset(b)+oti.BlockLen(b)
+		for off < end {
+			k := int(min(int64(len(buf)), end-off))
+			if _, err := r.ReadAt(buf[:k], off); err != nil {
+				return nil, oti, fmt.Errorf("read block %d: %w", b, err)
+			}
+			h.Write(buf[:k])
+			off += int64(k)
+		}
+		var sum [32]byte
+		h.Sum(sum[:0])
+		m.BlockHashes = append(m.BlockHashes, sum)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, oti, err
+	}
+	return m, oti, nil
+}
+
+// becomeSource makes the session a source of the whole file in r (the
+// original, or a completed download) with ESIs from startESI: 0 for the
+// original source; completed peers start elsewhere in the 24-bit ESI space
+// so that their symbols do not repeat the source's.
+func (s *session) becomeSource(r io.ReaderAt, startESI uint32) error {
+	s.markComplete()
+	return s.startGenerator(r, startESI)
+}
+
+// markComplete records that the node has every block.
+func (s *session) markComplete() {
+	s.mu.Lock()
+	for b := 0; b < s.blocks(); b++ {
+		s.finished.Add(uint8(b))
+	}
+	s.complete = true
+	s.role = RoleSource
+	s.mu.Unlock()
+	s.refreshDemand()
+}
+
+// startGenerator starts generating symbols of the blocks this node has, from
+// r, for the children that need them. A relay runs it from the start of its
+// download (over its partial output), so that a block it has decoded is
+// served to its children from its own copy and no longer taken from its
+// parent; once complete it serves every block.
+func (s *session) startGenerator(r io.ReaderAt, startESI uint32) error {
+	enc, err := fountain.NewEncoder(r, s.oti, fountain.WithCacheBytes(s.node.cfg.encoderCache))
+	if err != nil {
+		return fmt.Errorf("encoder: %w", err)
+	}
+	s.mu.Lock()
+	if s.genStop != nil {
+		s.mu.Unlock()
+		return nil // already generating
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	s.genStop = stop
+	s.mu.Unlock()
+	s.refreshDemand()
+
+	gen := &generator{s: s, enc: enc, esi: startESI, start: startESI}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := gen.run(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, relay.ErrClosed) {
+			log.Warnw("generator stopped", "cid", s.cid, "err", err)
+		}
+	}()
+	return nil
+}
+
+// seedStartESI picks where a completed peer's ESIs start: in the upper half
+// of the 24-bit ESI space (the source counts up from 0 and never gets there),
+// in one of 64 regions chosen by the peer's ID, so that two completed peers
+// rarely overlap either.
+func seedStartESI(id []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(id)
+	return 1<<23 + (h.Sum32()%64)<<17
+}
+
+// generator produces the source stream: every block in turn, one ESI per
+// round, so that a burst of drops falls evenly on all blocks. It fills the
+// ring only as fast as the fastest child drains it.
+type generator struct {
+	s     *session
+	enc   *fountain.Encoder
+	esi   uint32 // ESI of the current round
+	start uint32
+	sbn   int // next block in the round
+}
+
+// next picks the next (sbn, esi) that some child still needs.
+func (g *generator) next(need func(sbn int, esi uint32) bool) (int, uint32, bool) {
+	z := g.s.blocks()
+	for tries := 0; tries < z*int(g.s.stripes)+z; tries++ {
+		sbn, esi := g.sbn, g.esi
+		g.sbn++
+		if g.sbn == z {
+			g.sbn = 0
+			g.esi++
+			if g.esi > protocol.MaxESI {
+				g.esi = g.start
+			}
+		}
+		if need(sbn, esi) {
+			return sbn, esi, true
+		}
+	}
+	return 0, 0, false
+}
+
+// run fills the ring while some child can take more. It waits for demand
+// before claiming a ring slot, so an idle generator never holds up the
+// upstream readers that share the ring.
+func (g *generator) run(ctx context.Context) error {
+	for {
+		if err := g.s.ring.WaitDemand(ctx, 0); err != nil {
+			return err
+		}
+		need := g.s.demand()
+		sbn, esi, ok := g.next(need.wants)
+		if !ok {
+			// No child needs anything we have: idle until that changes.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-g.s.genWake():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		dst, err := g.s.ring.Reserve(ctx)
+		if err != nil {
+			return err
+		}
+		if err := g.enc.Symbol(sbn, esi, dst); err != nil {
+			g.s.ring.Abort()
+			return fmt.Errorf("encode block %d esi %d: %w", sbn, esi, err)
+		}
+		g.s.ring.Commit(uint8(sbn), esi)
+	}
+}

@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// newTestNode starts a node on loopback with no DHT.
+func newTestNode(t testing.TB, opts ...Option) *Node {
+	t.Helper()
+	base := []Option{WithHostOptions(ListenAddrs("/ip4/127.0.0.1/tcp/0")), WithoutRouting()}
+	n, err := New(context.Background(), append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+// writeRandomFile writes size pseudo-random bytes and returns the path and
+// the sha256 of the content.
+func writeRandomFile(t testing.TB, dir string, size int64, seed uint64) (string, [32]byte) {
+	t.Helper()
+	path := filepath.Join(dir, "source.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for left := size; left > 0; {
+		n := min(int64(len(buf)), left)
+		for i := 0; i < int(n); i += 8 {
+			v := r.Uint64()
+			for j := 0; j < 8 && i+j < int(n); j++ {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		if _, err := f.Write(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		h.Write(buf[:n])
+		left -= n
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return path, sum
+}
+
+func fileHash(t testing.TB, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+func info(n *Node) peer.AddrInfo { return n.AddrInfo() }
+
+// getAll runs Get on every receiver concurrently, each from its given
+// parent, and returns the elapsed time per receiver.
+func getAll(t *testing.T, ctx context.Context, c cid.Cid, dir string, recv []*Node, parent []*Node) []time.Duration {
+	t.Helper()
+	type res struct {
+		i   int
+		d   time.Duration
+		err error
+	}
+	ch := make(chan res, len(recv))
+	start := time.Now()
+	for i, n := range recv {
+		go func() {
+			out := filepath.Join(dir, "out", string(rune('a'+i)))
+			err := n.Get(ctx, c, out, WithParents(info(parent[i])))
+			ch <- res{i, time.Since(start), err}
+		}()
+	}
+	took := make([]time.Duration, len(recv))
+	for range recv {
+		r := <-ch
+		if r.err != nil {
+			t.Errorf("receiver %d: %v", r.i, r.err)
+		}
+		took[r.i] = r.d
+	}
+	return took
+}
+
+// TestTreeDepth3 moves a random file from a source to six receivers in a
+// tree of depth 3 (S -> A, B; A -> C, D; C -> E; B -> F) and checks every
+// output byte for byte.
+func TestTreeDepth3(t *testing.T) {
+	size := int64(256 << 20)
+	if testing.Short() {
+		size = 8 << 20
+	}
+	dir := t.TempDir()
+	path, want := writeRandomFile(t, dir, size, 1)
+	src := newTestNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := src.Add(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := make([]*Node, 6)
+	for i := range recv {
+		recv[i] = newTestNode(t)
+	}
+	a, b, cc, d, e, f := recv[0], recv[1], recv[2], recv[3], recv[4], recv[5]
+	parents := []*Node{src, src, a, a, cc, b}
+	_ = d
+	_ = e
+	_ = f
+	took := getAll(t, ctx, c, dir, recv, parents)
+	for i, n := range recv {
+		out := filepath.Join(dir, "out", string(rune('a'+i)))
+		if got := fileHash(t, out); got != want {
+			t.Errorf("receiver %d: sha256 differs", i)
+		}
+		p, _ := n.Progress(c)
+		t.Logf("receiver %c: %v, %.1f MB/s, symbols in %d new %d needed %d (%.4f x K)", 'A'+i, took[i].Round(time.Millisecond),
+			float64(size)/took[i].Seconds()/1e6, p.SymbolsIn, p.SymbolsNew, p.Needed, float64(p.SymbolsIn)/float64(p.Needed))
+	}
+}
