@@ -17,6 +17,7 @@ type EncoderOption func(*encoderConfig)
 type encoderConfig struct {
 	cacheBytes int64
 	block      []BlockOption
+	store      Store
 }
 
 // WithCacheBytes bounds the memory of cached block encoders (their
@@ -39,6 +40,9 @@ type Encoder struct {
 	o     OTI
 	cfg   encoderConfig
 	plans *PlanCache
+
+	store *storeState // nil: cache block encoders in memory
+	kern  kernels
 
 	mu    sync.Mutex
 	lru   *list.List // of *cacheEntry, most recent first
@@ -64,6 +68,18 @@ func NewEncoder(r io.ReaderAt, o OTI, opts ...EncoderOption) (*Encoder, error) {
 	}
 	e := &Encoder{r: r, o: o, cfg: cfg, plans: NewPlanCache(), lru: list.New(), byBlk: make(map[int]*list.Element)}
 	e.cfg.block = append([]BlockOption{WithPlanCache(e.plans)}, cfg.block...)
+	var bcfg blockConfig
+	for _, f := range e.cfg.block {
+		f(&bcfg)
+	}
+	e.kern = newKernels(bcfg.portable)
+	if cfg.store != nil {
+		st, err := newStoreState(cfg.store, o)
+		if err != nil {
+			return nil, err
+		}
+		e.store = st
+	}
 	return e, nil
 }
 
@@ -81,6 +97,12 @@ func (e *Encoder) Symbol(sbn int, esi uint32, dst []byte) error {
 	}
 	if int(esi) < e.o.BlockSymbols(sbn) {
 		return e.readSource(sbn, esi, dst[:T])
+	}
+	if esi > MaxESI {
+		return fmt.Errorf("ESI %d exceeds %d", esi, MaxESI)
+	}
+	if e.store != nil {
+		return e.storedSymbol(sbn, esi, dst[:T])
 	}
 	enc, err := e.block(sbn)
 	if err != nil {

@@ -3,6 +3,7 @@ package fountain
 import (
 	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -281,5 +282,78 @@ func TestPortableMatchesSIMD(t *testing.T) {
 	out := make([]byte, len(src))
 	if err := dec.Decode(out); err != nil || !bytes.Equal(out, src) {
 		t.Fatalf("portable decode: %v", err)
+	}
+}
+
+// memStore is an in-memory Store for tests.
+type memStore struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (m *memStore) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end := off + int64(len(p)); end > int64(len(m.buf)) {
+		m.buf = append(m.buf, make([]byte, end-int64(len(m.buf)))...)
+	}
+	return copy(m.buf[off:], p), nil
+}
+
+func (m *memStore) ReadAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if off+int64(len(p)) > int64(len(m.buf)) {
+		return 0, io.ErrUnexpectedEOF
+	}
+	return copy(p, m.buf[off:]), nil
+}
+
+// TestEncoderStore checks that an encoder keeping intermediate symbols in a
+// Store produces exactly the symbols of an in-memory block encoder, with and
+// without sub-blocks, from many goroutines at once.
+func TestEncoderStore(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 11))
+	const T = 256
+	size := int64(50*T*5 + 17)
+	for _, opts := range [][]PartitionOption{
+		{WithMaxBlockSymbols(50)},
+		{WithMaxBlockSymbols(50), WithSubBlockLimit(50 * 64), WithAlignment(8)},
+	} {
+		o, err := NewOTI(size, T, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := randBytes(r, int(size))
+		enc, err := NewEncoder(bytes.NewReader(src), o, WithStore(&memStore{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for sbn := 0; sbn < o.Blocks(); sbn++ {
+			be, err := NewBlockEncoder(o, sbn, src[o.BlockOffset(sbn):o.BlockOffset(sbn)+o.BlockLen(sbn)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for g := 0; g < 3; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a, b := make([]byte, T), make([]byte, T)
+					for esi := uint32(g); esi < 400; esi += 3 {
+						if err := enc.Symbol(sbn, esi, a); err != nil {
+							t.Error(err)
+							return
+						}
+						be.Symbol(esi, b)
+						if !bytes.Equal(a, b) {
+							t.Errorf("N=%d block %d ESI %d: stored symbol differs", o.N, sbn, esi)
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
 	}
 }

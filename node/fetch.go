@@ -226,6 +226,9 @@ type fetchState struct {
 	bad   map[peer.ID]time.Time     // peers that fed bad symbols
 
 	completeOnce sync.Once
+	completing   atomic.Bool // set once every block is here: stop finding parents
+	stateMu      sync.Mutex  // serialises state saves with the final cleanup
+	stateGone    bool
 	started      time.Time
 	doneAt       time.Time
 }
@@ -274,6 +277,7 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 	for b := 0; b < s.blocks(); b++ {
 		if done.Has(uint8(b)) && f.verifyWritten(b) {
 			s.finished.Add(uint8(b))
+			s.finishedAt[b] = time.Now().Add(-serveGrace)
 		}
 	}
 	ks := make([]int, s.blocks())
@@ -321,6 +325,11 @@ func (f *fetchState) loadState() (protocol.BlockSet, error) {
 
 // saveState records the finished blocks atomically (temporary file, rename).
 func (f *fetchState) saveState(set protocol.BlockSet) error {
+	f.stateMu.Lock()
+	defer f.stateMu.Unlock()
+	if f.stateGone {
+		return nil // download complete: nothing left to resume
+	}
 	c := f.s.cid.Bytes()
 	b := make([]byte, 2, 2+len(c)+len(set))
 	binary.BigEndian.PutUint16(b, uint16(len(c)))
@@ -357,8 +366,11 @@ func (f *fetchState) start() {
 		f.fail(err)
 		return
 	}
-	s.wg.Add(3)
+	// Two decoders: blocks complete one window after another, and decoding
+	// one while the next is verified keeps up with fast links.
+	s.wg.Add(4)
 	go func() { defer s.wg.Done(); f.runSink() }()
+	go func() { defer s.wg.Done(); f.runDecoder() }()
 	go func() { defer s.wg.Done(); f.runDecoder() }()
 	go func() { defer s.wg.Done(); f.manageParents() }()
 	// Blocks that already hold enough symbols from an earlier run.
@@ -398,7 +410,6 @@ func (f *fetchState) runSink() {
 
 // scheduleDecode queues block b for decoding and, since it holds enough
 // symbols, tells the parents to stop sending it.
-
 
 // isFinished reports whether block sbn is decoded (cheap enough per symbol).
 func (s *session) isFinished(sbn uint8) bool {
@@ -480,9 +491,11 @@ func (f *fetchState) decode(b int, buf []byte) error {
 	}
 	s.mu.Lock()
 	s.finished.Add(uint8(b))
+	s.finishedAt[b] = time.Now()
 	s.pending.Remove(uint8(b))
 	set := s.finished
 	s.mu.Unlock()
+	time.AfterFunc(serveGrace, s.refreshDemand)
 	f.spill.finish(b)
 	if err := f.saveState(set); err != nil {
 		return err
@@ -499,6 +512,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 // place, the spill directory removed, and the node turns into a source of
 // its own, generating fresh ESIs from its copy.
 func (f *fetchState) complete() {
+	f.completing.Store(true)
 	f.completeOnce.Do(func() {
 		s := f.s
 		f.doneAt = time.Now()
@@ -533,9 +547,12 @@ func (f *fetchState) finishFile() error {
 	if err := os.Rename(f.partPath, f.out); err != nil {
 		return fmt.Errorf("rename output: %w", err)
 	}
+	f.stateMu.Lock()
+	f.stateGone = true
 	if err := f.spill.remove(); err != nil {
 		log.Warnw("spill cleanup", "err", err)
 	}
+	f.stateMu.Unlock()
 	return nil
 }
 

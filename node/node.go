@@ -54,6 +54,7 @@ type config struct {
 	ringBytes    int
 	backPressure bool
 	encoderCache int64
+	scratchDir   string
 	shape        func(from, to peer.ID, w io.Writer) io.Writer
 }
 
@@ -116,6 +117,16 @@ func WithBackPressure() Option {
 func WithEncoderCache(bytes int64) Option {
 	return func(c *config) error {
 		c.encoderCache = bytes
+		return nil
+	}
+}
+
+// WithScratchDir sets where serving sessions keep their (unlinked) scratch
+// files of intermediate symbols; the default is the system's temporary
+// directory.
+func WithScratchDir(dir string) Option {
+	return func(c *config) error {
+		c.scratchDir = dir
 		return nil
 	}
 }

@@ -60,7 +60,7 @@ func (f *fetchState) discover() {
 func (f *fetchState) keepStripe(stripe int) {
 	s := f.s
 	backoff := 100 * time.Millisecond
-	for s.ctx.Err() == nil && !s.isComplete() {
+	for s.ctx.Err() == nil && !f.completing.Load() {
 		u, err := f.attach(stripe)
 		if err != nil {
 			log.Debugw("no parent yet", "stripe", stripe, "err", err)

@@ -54,18 +54,19 @@ type session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	role      Role
-	complete  bool // the original source, or a finished download
-	finished  protocol.BlockSet
-	pending   protocol.BlockSet // enough symbols held, decode pending
-	children  map[*child]struct{}
-	upstreams map[*upstream]struct{}
-	paths     []([]peer.ID) // per stripe: ancestors from the source down to this node
-	genStop   context.CancelFunc
-	doneCh    chan struct{} // closed when the whole file is here and verified
-	doneErr   error
-	lastGood  time.Time // last time a new symbol arrived
+	mu         sync.Mutex
+	role       Role
+	complete   bool // the original source, or a finished download
+	finished   protocol.BlockSet
+	pending    protocol.BlockSet // enough symbols held, decode pending
+	finishedAt [protocol.MaxSourceBlocks]time.Time
+	children   map[*child]struct{}
+	upstreams  map[*upstream]struct{}
+	paths      []([]peer.ID) // per stripe: ancestors from the source down to this node
+	genStop    context.CancelFunc
+	doneCh     chan struct{} // closed when the whole file is here and verified
+	doneErr    error
+	lastGood   time.Time // last time a new symbol arrived
 
 	// reported is the finished set last sent upstream.
 	reported protocol.BlockSet
@@ -77,6 +78,8 @@ type session struct {
 	symbolsNew atomic.Uint64 // of which new to this node (not duplicates, not finished blocks)
 	uploaded   atomic.Uint64 // bytes written to children (symbol frames)
 	goodput    *rateMeter    // new symbol bytes per second
+
+	closers []func() error // files to close with the session
 
 	demandPtr atomic.Pointer[demandSnap]
 	wake      chan struct{}
@@ -265,6 +268,9 @@ func (s *session) close() {
 	if s.fetch != nil {
 		s.fetch.close()
 	}
+	for _, c := range s.closers {
+		_ = c()
+	}
 }
 
 // rateMeter measures a rate in bytes per second over a sliding window.
@@ -330,7 +336,37 @@ type demandSnap struct {
 
 type childWant struct {
 	stripes, stripe uint32
-	fin             protocol.BlockSet
+	win             protocol.BlockSet // the child's window of wanted blocks
+}
+
+// windowBlocks is how many of its first unfinished blocks a child is sent
+// at a time.
+const windowBlocks = 8
+
+// window returns the first n blocks of 0..z-1 not in fin.
+func window(fin protocol.BlockSet, z, n int) protocol.BlockSet {
+	var w protocol.BlockSet
+	for b := 0; b < z && n > 0; b++ {
+		if !fin.Has(uint8(b)) {
+			w.Add(uint8(b))
+			n--
+		}
+	}
+	return w
+}
+
+// wantsBlock reports whether some child wants block sbn and this node can
+// generate it.
+func (d *demandSnap) wantsBlock(sbn int) bool {
+	if !d.mine.Has(uint8(sbn)) {
+		return false
+	}
+	for i := range d.subs {
+		if d.subs[i].win.Has(uint8(sbn)) {
+			return true
+		}
+	}
+	return false
 }
 
 // wants reports whether some child still needs symbol (sbn, esi).
@@ -340,7 +376,7 @@ func (d *demandSnap) wants(sbn int, esi uint32) bool {
 	}
 	for i := range d.subs {
 		w := &d.subs[i]
-		if !w.fin.Has(uint8(sbn)) && esi%w.stripes == w.stripe {
+		if w.win.Has(uint8(sbn)) && esi%w.stripes == w.stripe {
 			return true
 		}
 	}
@@ -358,13 +394,36 @@ func (s *session) demand() *demandSnap {
 // refreshDemand rebuilds the demand snapshot and wakes the generator.
 func (s *session) refreshDemand() {
 	s.mu.Lock()
-	d := &demandSnap{mine: s.finished, subs: make([]childWant, 0, len(s.children))}
+	d := &demandSnap{mine: s.servableLocked(), subs: make([]childWant, 0, len(s.children))}
 	for c := range s.children {
-		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), fin: c.finished()})
+		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), win: window(c.finished(), s.blocks(), windowBlocks)})
 	}
 	s.mu.Unlock()
 	s.demandPtr.Store(d)
 	s.wakeGenerator()
+}
+
+// serveGrace is how long a relay waits after decoding a block before it
+// generates symbols of that block for its children: the symbols it already
+// forwarded are usually enough for them, and generating needs the block's
+// intermediate symbols, which cost about as much as decoding it.
+const serveGrace = 500 * time.Millisecond
+
+// servableLocked returns the blocks the generator may serve now: every
+// block for a complete node, otherwise the blocks decoded at least
+// serveGrace ago.
+func (s *session) servableLocked() protocol.BlockSet {
+	if s.complete {
+		return s.finished
+	}
+	var set protocol.BlockSet
+	now := time.Now()
+	for b, at := range s.finishedAt {
+		if !at.IsZero() && now.Sub(at) >= serveGrace {
+			set.Add(uint8(b))
+		}
+	}
+	return set
 }
 
 // wakeGenerator nudges an idle generator to look at the demand again.

@@ -171,21 +171,33 @@ func (s *session) markComplete() {
 // served to its children from its own copy and no longer taken from its
 // parent; once complete it serves every block.
 func (s *session) startGenerator(r io.ReaderAt, startESI uint32) error {
-	enc, err := fountain.NewEncoder(r, s.oti, fountain.WithCacheBytes(s.node.cfg.encoderCache))
-	if err != nil {
-		return fmt.Errorf("encoder: %w", err)
-	}
 	s.mu.Lock()
 	if s.genStop != nil {
 		s.mu.Unlock()
 		return nil // already generating
 	}
+	s.mu.Unlock()
+	// Intermediate symbols live in an unlinked scratch file: repair symbols
+	// of any block cost a few page-cache reads, and memory stays flat
+	// whatever the file size.
+	scratch, err := os.CreateTemp(s.node.cfg.scratchDir, ".romap2p-intermediate-*")
+	if err != nil {
+		return fmt.Errorf("encoder scratch file: %w", err)
+	}
+	_ = os.Remove(scratch.Name())
+	enc, err := fountain.NewEncoder(r, s.oti, fountain.WithStore(scratch))
+	if err != nil {
+		scratch.Close()
+		return fmt.Errorf("encoder: %w", err)
+	}
+	s.closers = append(s.closers, scratch.Close)
+	s.mu.Lock()
 	ctx, stop := context.WithCancel(s.ctx)
 	s.genStop = stop
 	s.mu.Unlock()
 	s.refreshDemand()
 
-	gen := &generator{s: s, enc: enc, esi: startESI, start: startESI}
+	gen := newGenerator(s, enc, startESI)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -206,32 +218,51 @@ func seedStartESI(id []byte) uint32 {
 	return 1<<23 + (h.Sum32()%64)<<17
 }
 
-// generator produces the source stream: every block in turn, one ESI per
-// round, so that a burst of drops falls evenly on all blocks. It fills the
-// ring only as fast as the fastest child drains it.
+// generator produces a node's own symbols: the original source's stream, a
+// complete peer's, or a relay's for the blocks it has already decoded. Each
+// block has its own ESI counter; the generator goes round the blocks that
+// children want, one symbol each, so that a burst of drops falls evenly on
+// them. Children want only a window of their first unfinished blocks (see
+// demandSnap), so blocks complete one window after another: decoding overlaps
+// the transfer and memory stays bounded.
 type generator struct {
-	s     *session
-	enc   *fountain.Encoder
-	esi   uint32 // ESI of the current round
-	start uint32
-	sbn   int // next block in the round
+	s      *session
+	enc    *fountain.Encoder
+	start  uint32
+	esi    []uint32 // next ESI per block
+	cursor int      // next block to consider
+}
+
+func newGenerator(s *session, enc *fountain.Encoder, start uint32) *generator {
+	g := &generator{s: s, enc: enc, start: start, esi: make([]uint32, s.blocks())}
+	for b := range g.esi {
+		g.esi[b] = start
+	}
+	return g
 }
 
 // next picks the next (sbn, esi) that some child still needs.
-func (g *generator) next(need func(sbn int, esi uint32) bool) (int, uint32, bool) {
-	z := g.s.blocks()
-	for tries := 0; tries < z*int(g.s.stripes)+z; tries++ {
-		sbn, esi := g.sbn, g.esi
-		g.sbn++
-		if g.sbn == z {
-			g.sbn = 0
-			g.esi++
-			if g.esi > protocol.MaxESI {
-				g.esi = g.start
-			}
+func (g *generator) next(d *demandSnap) (int, uint32, bool) {
+	z := len(g.esi)
+	for tries := 0; tries < z; tries++ {
+		b := g.cursor
+		g.cursor++
+		if g.cursor == z {
+			g.cursor = 0
 		}
-		if need(sbn, esi) {
-			return sbn, esi, true
+		if !d.wantsBlock(b) {
+			continue
+		}
+		// Find an ESI of this block in a stripe a child wants.
+		for n := 0; n < protocol.MaxStripes; n++ {
+			esi := g.esi[b]
+			g.esi[b]++
+			if g.esi[b] > protocol.MaxESI {
+				g.esi[b] = g.start
+			}
+			if d.wants(b, esi) {
+				return b, esi, true
+			}
 		}
 	}
 	return 0, 0, false
@@ -245,8 +276,7 @@ func (g *generator) run(ctx context.Context) error {
 		if err := g.s.ring.WaitDemand(ctx, 0); err != nil {
 			return err
 		}
-		need := g.s.demand()
-		sbn, esi, ok := g.next(need.wants)
+		sbn, esi, ok := g.next(g.s.demand())
 		if !ok {
 			// No child needs anything we have: idle until that changes.
 			select {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"github.com/libp2p/go-libp2p/core/network"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -141,4 +142,106 @@ func TestTreeDepth3(t *testing.T) {
 		t.Logf("receiver %c: %v, %.1f MB/s, symbols in %d new %d needed %d (%.4f x K)", 'A'+i, took[i].Round(time.Millisecond),
 			float64(size)/took[i].Seconds()/1e6, p.SymbolsIn, p.SymbolsNew, p.Needed, float64(p.SymbolsIn)/float64(p.Needed))
 	}
+}
+
+// BenchmarkChain moves a file down a chain source -> A -> B with no rate
+// limits, and the same number of bytes down a chain of plain libp2p streams
+// that only copy (no code, no ring), in the same run.
+func BenchmarkChain(b *testing.B) {
+	size := int64(128 << 20)
+	dir := b.TempDir()
+	path, want := writeRandomFile(b, dir, size, 7)
+	b.Run("romap2p", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			src, a, z := newTestNode(b), newTestNode(b), newTestNode(b)
+			ctx := context.Background()
+			c, err := src.Add(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- a.Get(ctx, c, filepath.Join(dir, "a.out"), WithParents(info(src))) }()
+			if err := z.Get(ctx, c, filepath.Join(dir, "b.out"), WithParents(info(a))); err != nil {
+				b.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if fileHash(b, filepath.Join(dir, "b.out")) != want {
+				b.Fatal("output differs")
+			}
+			p, _ := z.Progress(c)
+			b.ReportMetric(float64(p.SymbolsIn)/float64(p.Needed), "received/K")
+			os.Remove(filepath.Join(dir, "a.out"))
+			os.Remove(filepath.Join(dir, "b.out"))
+			_ = src.Close()
+			_ = a.Close()
+			_ = z.Close()
+			b.StartTimer()
+		}
+	})
+	b.Run("plain-streams", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			benchPlainChain(b, path, size)
+		}
+	})
+}
+
+// benchPlainChain copies a file over libp2p streams source -> A -> B, where
+// A writes what it receives to disk and forwards it, and B writes it to disk.
+func benchPlainChain(b *testing.B, path string, size int64) {
+	src, a, z := newLoopbackHost(b), newLoopbackHost(b), newLoopbackHost(b)
+	ctx := context.Background()
+	dir := b.TempDir()
+	done := make(chan error, 1)
+	z.SetStreamHandler(benchProto, func(s network.Stream) {
+		f, err := os.Create(filepath.Join(dir, "b.out"))
+		if err == nil {
+			_, err = io.Copy(f, s)
+			f.Close()
+		}
+		s.Close()
+		done <- err
+	})
+	a.SetStreamHandler(benchProto, func(s network.Stream) {
+		out, err := a.NewStream(ctx, z.ID(), benchProto)
+		if err != nil {
+			done <- err
+			return
+		}
+		f, err := os.Create(filepath.Join(dir, "a.out"))
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(io.MultiWriter(f, out), s)
+		f.Close()
+		out.CloseWrite()
+		s.Close()
+		if err != nil {
+			done <- err
+		}
+	})
+	a.Peerstore().AddAddrs(z.ID(), z.Addrs(), time.Hour)
+	src.Peerstore().AddAddrs(a.ID(), a.Addrs(), time.Hour)
+	s, err := src.NewStream(ctx, a.ID(), benchProto)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(s, f); err != nil {
+		b.Fatal(err)
+	}
+	_ = s.CloseWrite()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	_ = s.Close()
 }
