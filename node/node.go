@@ -19,6 +19,7 @@ import (
 
 	"github.com/romap2p/romap2p/protocol"
 	"github.com/romap2p/romap2p/relay"
+	"github.com/romap2p/romap2p/treebuild"
 )
 
 var log = logging.Logger("roma/node")
@@ -36,6 +37,7 @@ type Node struct {
 	mu       sync.Mutex
 	closed   bool
 	sessions map[cid.Cid]*session
+	chooser  *treebuild.Chooser
 	ctx      context.Context
 	cancel   context.CancelFunc
 }
@@ -49,13 +51,15 @@ type config struct {
 	noRouting bool
 	bootstrap []peer.AddrInfo
 
-	stripes      int
-	maxChildren  int
-	ringBytes    int
-	backPressure bool
-	encoderCache int64
-	scratchDir   string
-	shape        func(from, to peer.ID, w io.Writer) io.Writer
+	stripes       int
+	maxChildren   int
+	otherChildren int
+	chooserOpts   []treebuild.Option
+	ringBytes     int
+	backPressure  bool
+	encoderCache  int64
+	scratchDir    string
+	shape         func(from, to peer.ID, w io.Writer) io.Writer
 }
 
 // ringOptions are the relay options every session's ring gets.
@@ -87,6 +91,27 @@ func WithMaxChildren(n int) Option {
 			return fmt.Errorf("max children %d out of range", n)
 		}
 		c.maxChildren = n
+		return nil
+	}
+}
+
+// WithOtherStripeChildren sets how many children a node feeds in stripes
+// other than its home stripe while it is still downloading (default 2).
+func WithOtherStripeChildren(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > protocol.MaxChildren {
+			return fmt.Errorf("children %d out of range", n)
+		}
+		c.otherChildren = n
+		return nil
+	}
+}
+
+// WithChooser tunes the decentralised parent choice (hysteresis, dwell,
+// probe window and interval, stall timeout).
+func WithChooser(opts ...treebuild.Option) Option {
+	return func(c *config) error {
+		c.chooserOpts = append(c.chooserOpts, opts...)
 		return nil
 	}
 }
@@ -209,10 +234,11 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	n := &Node{
 		sessions: make(map[cid.Cid]*session),
 		cfg: config{
-			stripes:      1,
-			maxChildren:  8,
-			ringBytes:    relay.DefaultCapacity,
-			encoderCache: 128 << 20,
+			stripes:       1,
+			maxChildren:   8,
+			otherChildren: 2,
+			ringBytes:     relay.DefaultCapacity,
+			encoderCache:  128 << 20,
 		},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -221,6 +247,11 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
+	ch, err := treebuild.NewChooser(n.cfg.chooserOpts...)
+	if err != nil {
+		return nil, err
+	}
+	n.chooser = ch
 	n.host = n.cfg.host
 	if n.host == nil {
 		h, err := NewHost(n.cfg.hostOpts...)

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"math"
-	"slices"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/treebuild"
 )
 
 // stallTimeout is how long a parent may send nothing before it is replaced.
@@ -55,89 +54,141 @@ func (f *fetchState) discover() {
 	}
 }
 
-// keepStripe attaches stripe i to a parent and replaces the parent whenever
-// it fails or stalls.
+// keepStripe runs the decentralised parent choice for one stripe until the
+// download completes: attach to the best candidate at once, probe other
+// candidates now and then by receiving real symbols from them for a short
+// window, move to a clearly better one (make-before-break, with hysteresis
+// and a minimum dwell), and fail over at once when the parent dies or
+// stalls.
 func (f *fetchState) keepStripe(stripe int) {
-	s := f.s
-	backoff := 100 * time.Millisecond
-	for s.ctx.Err() == nil && !f.completing.Load() {
-		u, err := f.attach(stripe)
-		if err != nil {
-			log.Debugw("no parent yet", "stripe", stripe, "err", err)
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-s.doneCh:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 2*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		log.Debugw("parent", "cid", s.cid, "stripe", stripe, "peer", u.peer)
-		f.watch(u)
-	}
+	m := &stripeManager{f: f, stripe: stripe, cands: make(map[peer.ID]*treebuild.Candidate)}
+	m.run()
 }
 
-// watch returns when the upstream ends, or closes it when it stalls.
-func (f *fetchState) watch(u *upstream) {
-	s := f.s
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
+// stripeManager is the parent choice of one stripe.
+type stripeManager struct {
+	f          *fetchState
+	stripe     int
+	cands      map[peer.ID]*treebuild.Candidate
+	cur        *upstream
+	lastSwitch time.Time // last switch made on a measurement
+	evals      int
+}
+
+func (m *stripeManager) done() bool {
+	return m.f.s.ctx.Err() != nil || m.f.completing.Load()
+}
+
+func (m *stripeManager) run() {
+	f, s := m.f, m.f.s
+	ch := s.node.chooser
+	backoff := 100 * time.Millisecond
+	nextEval := time.Now().Add(time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	defer func() { s.setStripeUpstream(m.stripe, nil) }()
+	for !m.done() {
+		if m.cur != nil {
+			select {
+			case <-m.cur.done:
+				log.Debugw("parent left", "stripe", m.stripe, "peer", m.cur.peer, "err", m.cur.err)
+				m.fail(m.cur.peer)
+				m.cur = nil
+			default:
+				if ch.Stalled(time.Unix(0, m.cur.lastSym.Load()), time.Now()) && !f.allWantedDone() {
+					log.Infow("parent stalled: failing over", "stripe", m.stripe, "peer", m.cur.peer)
+					m.fail(m.cur.peer)
+					m.cur.close()
+					m.cur = nil
+				}
+			}
+		}
+		if m.cur == nil {
+			u, err := m.attach()
+			if err != nil {
+				log.Debugw("no parent yet", "stripe", m.stripe, "err", err)
+				if !m.sleep(backoff) {
+					return
+				}
+				backoff = min(backoff*2, time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+			m.setCurrent(u)
+			nextEval = time.Now().Add(ch.ProbeWindow() + 500*time.Millisecond)
+			continue
+		}
+		if len(f.cfg.parents) == 0 && time.Now().After(nextEval) {
+			m.reevaluate()
+			m.evals++
+			// Look around quickly after joining, then at the normal pace.
+			interval := ch.ProbeInterval()
+			if m.evals < 3 {
+				interval = min(interval, 2*time.Second)
+			}
+			nextEval = time.Now().Add(interval)
+		}
 		select {
-		case <-u.done:
-			return
+		case <-tick.C:
+		case <-m.cur.done:
 		case <-s.ctx.Done():
 			return
 		case <-s.doneCh:
 			return
-		case <-t.C:
-			if u.stalled(stallTimeout) && !f.allWantedDone(u) {
-				log.Infow("parent stalled: replacing it", "peer", u.peer)
-				f.markFailed(u.peer)
-				u.close()
-			}
 		}
 	}
 }
 
-// allWantedDone reports whether the parent has nothing left to send us.
-func (f *fetchState) allWantedDone(u *upstream) bool {
-	set := f.s.upstreamFinished()
-	return set.HasAll(f.s.blocks())
-}
-
-func (f *fetchState) markFailed(p peer.ID) {
-	f.mu.Lock()
-	f.bad[p] = time.Now()
-	f.mu.Unlock()
-}
-
-// attach finds a parent for a stripe: the given parent when the tree is
-// explicit, otherwise the best candidate that accepts, following redirects
-// of full parents down the tree.
-func (f *fetchState) attach(stripe int) (*upstream, error) {
-	s := f.s
-	if len(f.cfg.parents) > 0 {
-		p := f.cfg.parents[stripe%len(f.cfg.parents)]
-		return s.subscribe(s.ctx, p, s.stripes, stripe, false)
+func (m *stripeManager) sleep(d time.Duration) bool {
+	s := m.f.s
+	select {
+	case <-s.ctx.Done():
+		return false
+	case <-s.doneCh:
+		return false
+	case <-time.After(d):
+		return true
 	}
-	cands := f.rank(stripe, f.candidates())
-	if len(cands) == 0 {
+}
+
+func (m *stripeManager) setCurrent(u *upstream) {
+	m.cur = u
+	m.f.s.setStripeUpstream(m.stripe, u)
+	log.Debugw("parent", "cid", m.f.s.cid, "stripe", m.stripe, "peer", u.peer)
+}
+
+// fail marks a candidate as having failed us now.
+func (m *stripeManager) fail(p peer.ID) {
+	m.f.markFailed(p)
+	if c, ok := m.cands[p]; ok {
+		c.Failed = time.Now()
+	}
+}
+
+// attach finds a parent: the given one when the tree is explicit, otherwise
+// the best-ranked candidate that accepts, following the redirects of full
+// parents down the tree.
+func (m *stripeManager) attach() (*upstream, error) {
+	f, s := m.f, m.f.s
+	if len(f.cfg.parents) > 0 {
+		p := f.cfg.parents[m.stripe%len(f.cfg.parents)]
+		return s.subscribe(s.ctx, p, s.stripes, m.stripe, false)
+	}
+	m.refresh(f.candidates())
+	order := m.ranked("")
+	if len(order) == 0 {
 		return nil, ErrNoPeers
 	}
 	var lastErr error
 	tried := map[peer.ID]bool{}
-	for len(cands) > 0 {
-		c := cands[0]
-		cands = cands[1:]
-		if tried[c.ID] {
+	for len(order) > 0 {
+		id := order[0]
+		order = order[1:]
+		if tried[id] {
 			continue
 		}
-		tried[c.ID] = true
-		u, err := s.subscribe(s.ctx, c, s.stripes, stripe, false)
+		tried[id] = true
+		u, err := s.subscribe(s.ctx, s.node.addrInfo(id), s.stripes, m.stripe, false)
 		if err == nil {
 			return u, nil
 		}
@@ -145,12 +196,205 @@ func (f *fetchState) attach(stripe int) (*upstream, error) {
 		var ref *errRefused
 		if errors.As(err, &ref) {
 			f.learn(ref.redirect...)
-			cands = append(f.rank(stripe, ref.redirect), cands...)
+			m.refresh(ref.redirect)
+			var ids []peer.ID
+			for _, ai := range ref.redirect {
+				ids = append(ids, ai.ID)
+			}
+			order = append(m.rankOnly(ids), order...)
+			if ref.reason != "full" {
+				m.fail(id)
+			}
 			continue
 		}
-		f.markFailed(c.ID)
+		m.fail(id)
 	}
 	return nil, lastErr
+}
+
+// ranked returns the eligible candidates, best first.
+func (m *stripeManager) ranked(current peer.ID) []peer.ID {
+	s := m.f.s
+	list := m.candList()
+	var out []peer.ID
+	for _, c := range s.node.chooser.Rank(s.node.host.ID(), current, list, time.Now()) {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+// rankOnly ranks the given candidates among themselves.
+func (m *stripeManager) rankOnly(ids []peer.ID) []peer.ID {
+	s := m.f.s
+	var list []treebuild.Candidate
+	for _, id := range ids {
+		if c, ok := m.cands[id]; ok {
+			list = append(list, *c)
+		}
+	}
+	var out []peer.ID
+	for _, c := range s.node.chooser.Rank(s.node.host.ID(), "", list, time.Now()) {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+func (m *stripeManager) candList() []treebuild.Candidate {
+	list := make([]treebuild.Candidate, 0, len(m.cands))
+	for _, c := range m.cands {
+		list = append(list, *c)
+	}
+	return list
+}
+
+// refresh asks the given peers for their status and updates the candidates.
+func (m *stripeManager) refresh(peers []peer.AddrInfo) {
+	f, s := m.f, m.f.s
+	self := s.node.host.ID()
+	type answer struct {
+		id peer.ID
+		st *protocol.Status
+	}
+	var wg sync.WaitGroup
+	answers := make(chan answer, len(peers))
+	for _, ai := range peers {
+		if ai.ID == self {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := s.node.queryStatus(s.ctx, ai, s)
+			if err != nil {
+				return
+			}
+			answers <- answer{ai.ID, st}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	for a := range answers {
+		f.learn(a.st.Peers...)
+		if a.st.Role == protocol.RoleNone {
+			delete(m.cands, a.id)
+			continue
+		}
+		c, ok := m.cands[a.id]
+		if !ok {
+			c = &treebuild.Candidate{ID: a.id}
+			m.cands[a.id] = c
+		}
+		c.Carried = float64(a.st.UploadRate)
+		if a.st.Role == protocol.RoleSource || a.st.Role == protocol.RoleComplete {
+			c.Width, c.Depth, c.Path = math.Inf(1), 0, []peer.ID{a.id}
+			c.Children, c.MaxChildren = 0, protocol.MaxChildren
+			for _, ss := range a.st.Stripes {
+				if ss.Index == m.stripe%max(1, a.st.StripeCount) {
+					c.Children, c.MaxChildren = ss.Children, ss.MaxChildren
+				}
+			}
+			continue
+		}
+		c.Width, c.MaxChildren = 0, 0
+		for _, ss := range a.st.Stripes {
+			if ss.Index == m.stripe%max(1, a.st.StripeCount) {
+				c.Width = widthOf(ss.Width)
+				c.Depth = ss.Depth
+				c.Path = ss.Path
+				c.Children, c.MaxChildren = ss.Children, ss.MaxChildren
+			}
+		}
+	}
+}
+
+// reevaluate probes one or two candidates and switches to a clearly better
+// one, make-before-break.
+func (m *stripeManager) reevaluate() {
+	f, s := m.f, m.f.s
+	ch := s.node.chooser
+	self := s.node.host.ID()
+	m.refresh(f.candidates())
+	cur := m.cur
+	curRate := cur.rawMeter.rate()
+	if c, ok := m.cands[cur.peer]; ok {
+		c.Measured, c.MeasuredAt, c.MeasuredWidth = curRate, time.Now(), c.Width
+	}
+	probes := ch.NextProbe(self, cur.peer, curRate, m.candList(), time.Now())
+	if len(probes) > 0 {
+		var wg sync.WaitGroup
+		results := make([]float64, len(probes))
+		errs := make([]error, len(probes))
+		for i, id := range probes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = m.probe(id)
+			}()
+		}
+		wg.Wait()
+		now := time.Now()
+		for i, id := range probes {
+			c, ok := m.cands[id]
+			if !ok {
+				continue
+			}
+			if errs[i] != nil {
+				var ref *errRefused
+				if errors.As(errs[i], &ref) {
+					f.learn(ref.redirect...)
+				}
+				c.Failed = now
+				continue
+			}
+			c.Measured, c.MeasuredAt, c.MeasuredWidth = results[i], now, c.Width
+			log.Debugw("probed", "stripe", m.stripe, "peer", id, "rate", results[i], "current", curRate)
+		}
+		curRate = cur.rawMeter.rate()
+	}
+	choice, sw := ch.Reevaluate(self, cur.peer, curRate, m.candList(), time.Now(), m.lastSwitch)
+	if !sw {
+		return
+	}
+	nu, err := s.subscribe(s.ctx, s.node.addrInfo(choice.ID), s.stripes, m.stripe, false)
+	if err != nil {
+		m.fail(choice.ID)
+		return
+	}
+	// Make before break: keep the old parent until the new one delivers.
+	deadline := time.Now().Add(2 * time.Second)
+	for nu.symbols.Load() == 0 && time.Now().Before(deadline) && !m.done() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if nu.symbols.Load() == 0 {
+		nu.close()
+		m.fail(choice.ID)
+		return
+	}
+	log.Infow("switching parent", "cid", s.cid, "stripe", m.stripe, "from", cur.peer, "to", choice.ID,
+		"old_rate", curRate, "new_score", choice.Score)
+	s.reparents.Add(1)
+	cur.close()
+	m.lastSwitch = time.Now()
+	m.setCurrent(nu)
+}
+
+// probe receives from a candidate for the probe window and returns the rate
+// at which its symbols arrived (bytes/s): min(its width, the link to us).
+func (m *stripeManager) probe(id peer.ID) (float64, error) {
+	s := m.f.s
+	u, err := s.subscribe(s.ctx, s.node.addrInfo(id), s.stripes, m.stripe, true)
+	if err != nil {
+		return 0, err
+	}
+	defer u.close()
+	start := time.Now()
+	select {
+	case <-time.After(s.node.chooser.ProbeWindow()):
+	case <-u.done:
+	case <-s.ctx.Done():
+	}
+	el := time.Since(start).Seconds()
+	return float64(u.rawMeter.total.Load()) / el, nil
 }
 
 // candidates returns the known peers that have not recently failed.
@@ -163,74 +407,6 @@ func (f *fetchState) candidates() []peer.AddrInfo {
 			continue
 		}
 		out = append(out, ai)
-	}
-	return out
-}
-
-// candidate is a peer's answer to a status request, for ranking.
-type candidate struct {
-	ai       peer.AddrInfo
-	width    float64
-	depth    int
-	children int
-	full     bool
-}
-
-// rank asks each peer for its status and orders them: widest first, then
-// shallower, then less loaded. Peers whose path contains this node, and
-// peers without the content, are left out.
-func (f *fetchState) rank(stripe int, peers []peer.AddrInfo) []peer.AddrInfo {
-	s := f.s
-	self := s.node.host.ID()
-	var mu sync.Mutex
-	var cands []candidate
-	var wg sync.WaitGroup
-	for _, ai := range peers {
-		if ai.ID == self {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, err := s.node.queryStatus(s.ctx, ai, s)
-			if err != nil || st.Role == protocol.RoleNone {
-				return
-			}
-			f.learn(st.Peers...)
-			c := candidate{ai: ai, width: math.Inf(1)}
-			if st.Role != protocol.RoleSource && st.Role != protocol.RoleComplete {
-				c.width = 0
-				for _, ss := range st.Stripes {
-					if ss.Index == stripe%max(1, st.StripeCount) {
-						if slices.Contains(ss.Path, self) {
-							return // would loop
-						}
-						c.width = widthOf(ss.Width)
-						c.depth = ss.Depth
-						c.children = ss.Children
-						c.full = ss.MaxChildren > 0 && ss.Children >= ss.MaxChildren
-					}
-				}
-			}
-			mu.Lock()
-			cands = append(cands, c)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	sort.SliceStable(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		if a.width != b.width {
-			return a.width > b.width
-		}
-		if a.depth != b.depth {
-			return a.depth < b.depth
-		}
-		return a.children < b.children
-	})
-	out := make([]peer.AddrInfo, len(cands))
-	for i, c := range cands {
-		out[i] = c.ai
 	}
 	return out
 }
@@ -258,4 +434,16 @@ func (n *Node) queryStatus(ctx context.Context, ai peer.AddrInfo, s *session) (*
 	}
 	_ = st.CloseWrite()
 	return protocol.ReadStatus(st)
+}
+
+// allWantedDone reports whether parents have nothing left to send us.
+func (f *fetchState) allWantedDone() bool {
+	set := f.s.upstreamFinished()
+	return set.HasAll(f.s.blocks())
+}
+
+func (f *fetchState) markFailed(p peer.ID) {
+	f.mu.Lock()
+	f.bad[p] = time.Now()
+	f.mu.Unlock()
 }

@@ -41,6 +41,7 @@ type Progress struct {
 	// at which this node receives new symbols (+Inf for a source).
 	Rate, Width float64
 	Uploaded    uint64
+	Reparents   uint64
 	Upstreams   []Link
 	Children    []Link
 	Started     time.Time
@@ -80,6 +81,7 @@ func (s *session) progress() Progress {
 		SymbolsNew: s.symbolsNew.Load(),
 		Rate:       s.goodput.rate(),
 		Uploaded:   s.uploaded.Load(),
+		Reparents:  s.reparents.Load(),
 		Started:    s.created,
 	}
 	for b := 0; b < s.blocks(); b++ {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/romap2p/romap2p/protocol"
 	"github.com/romap2p/romap2p/relay"
+	"github.com/romap2p/romap2p/treebuild"
 )
 
 // handshakeTimeout bounds every request/response exchange on a new stream.
@@ -97,7 +98,10 @@ func (n *Node) handleStatus(s network.Stream) {
 
 // status describes this session for a peer's status request.
 func (s *session) status(asker peer.ID) protocol.Status {
-	w := s.wireWidth()
+	widths := make([]uint64, s.stripes)
+	for i := range widths {
+		widths[i] = s.wireWidth(i)
+	}
 	s.mu.Lock()
 	st := protocol.Status{
 		Role:        protocol.RoleRelaying,
@@ -122,7 +126,7 @@ func (s *session) status(asker peer.ID) protocol.Status {
 		path := s.pathLocked(i)
 		ss := protocol.StripeStatus{
 			Index:       i,
-			Width:       w,
+			Width:       widths[i],
 			Depth:       len(path) - 1,
 			Path:        path,
 			Children:    perStripe[i],
@@ -140,9 +144,16 @@ func (s *session) status(asker peer.ID) protocol.Status {
 	return st
 }
 
-// maxChildrenLocked is this node's fan-out limit in stripe i.
+// maxChildrenLocked is this node's fan-out limit in stripe i: the full
+// limit in its home stripe (and in every stripe once it has the whole file),
+// a small one elsewhere, so each peer spends its uplink mostly in one stripe.
 func (s *session) maxChildrenLocked(stripe int) int {
-	return s.node.cfg.maxChildren
+	if s.stripes <= 1 {
+		return s.node.cfg.maxChildren
+	}
+	home := treebuild.HomeStripe(s.node.host.ID(), s.stripes)
+	f := treebuild.FanOut{Home: s.node.cfg.maxChildren, Other: s.node.cfg.otherChildren}
+	return f.MaxChildren(stripe, home, s.complete)
 }
 
 // uploadRate sums the current rates of the children.
@@ -320,7 +331,7 @@ func (n *Node) handleSymbols(st network.Stream) {
 // admit decides whether to take a child in a stripe, and builds the reply.
 func (s *session) admit(who peer.ID, stripes, stripe int, probe bool) (protocol.SubscribeReply, bool) {
 	path := s.path(stripe % max(1, s.stripes))
-	w := s.wireWidth()
+	w := s.wireWidth(stripe % max(1, s.stripes))
 	reply := protocol.SubscribeReply{Path: path, Width: w, Depth: len(path) - 1}
 	if slices.Contains(path, who) {
 		reply.Reason = "you are on my path: loop"

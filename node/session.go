@@ -74,10 +74,12 @@ type session struct {
 	fetch *fetchState // nil for the original source
 
 	// counters
-	symbolsIn  atomic.Uint64 // symbols that arrived from upstreams
-	symbolsNew atomic.Uint64 // of which new to this node (not duplicates, not finished blocks)
-	uploaded   atomic.Uint64 // bytes written to children (symbol frames)
-	goodput    *rateMeter    // new symbol bytes per second
+	symbolsIn  atomic.Uint64              // symbols that arrived from upstreams
+	symbolsNew atomic.Uint64              // of which new to this node (not duplicates, not finished blocks)
+	uploaded   atomic.Uint64              // bytes written to children (symbol frames)
+	reparents  atomic.Uint64              // parent switches made on measurements
+	stripeUp   []atomic.Pointer[upstream] // current parent per stripe
+	goodput    *rateMeter                 // new symbol bytes per second
 
 	closers []func() error // files to close with the session
 
@@ -112,6 +114,7 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte) (*sessi
 		doneCh:    make(chan struct{}),
 		goodput:   newRateMeter(),
 		wake:      make(chan struct{}, 1),
+		stripeUp:  make([]atomic.Pointer[upstream], n.cfg.stripes),
 	}
 	return s, nil
 }
@@ -130,9 +133,31 @@ func (s *session) width() float64 {
 	return s.goodput.rate()
 }
 
-// wireWidth is width() in the protocol's encoding.
-func (s *session) wireWidth() uint64 {
-	w := s.width()
+// setStripeUpstream records the current parent of a stripe.
+func (s *session) setStripeUpstream(stripe int, u *upstream) {
+	if stripe < len(s.stripeUp) {
+		s.stripeUp[stripe].Store(u)
+	}
+}
+
+// stripeWidth is the rate at which this node receives the symbols of one
+// stripe (bytes/s): what a child would get under it at best. +Inf when the
+// node generates every symbol itself.
+func (s *session) stripeWidth(stripe int) float64 {
+	if s.isComplete() {
+		return math.Inf(1)
+	}
+	if stripe < len(s.stripeUp) {
+		if u := s.stripeUp[stripe].Load(); u != nil {
+			return u.rawMeter.rate()
+		}
+	}
+	return 0
+}
+
+// wireWidth is stripeWidth in the protocol's encoding.
+func (s *session) wireWidth(stripe int) uint64 {
+	w := s.stripeWidth(stripe)
 	if math.IsInf(w, 1) {
 		return protocol.WidthUnbounded
 	}

@@ -245,3 +245,43 @@ func benchPlainChain(b *testing.B, path string, size int64) {
 	}
 	_ = s.Close()
 }
+
+// TestSelfOrganised lets receivers choose parents themselves: they know only
+// the source's address, learn each other through status replies, probe and
+// settle; every output must be correct.
+func TestSelfOrganised(t *testing.T) {
+	size := int64(24 << 20)
+	if testing.Short() {
+		size = 4 << 20
+	}
+	dir := t.TempDir()
+	path, want := writeRandomFile(t, dir, size, 3)
+	src := newTestNode(t, WithMaxChildren(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := src.Add(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := make([]*Node, 5)
+	errc := make(chan error, len(recv))
+	for i := range recv {
+		recv[i] = newTestNode(t, WithMaxChildren(2))
+		go func() {
+			errc <- recv[i].Get(ctx, c, filepath.Join(dir, "out", string(rune('a'+i))), WithPeers(info(src)))
+		}()
+		time.Sleep(100 * time.Millisecond)
+	}
+	for range recv {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range recv {
+		if got := fileHash(t, filepath.Join(dir, "out", string(rune('a'+i)))); got != want {
+			t.Errorf("receiver %d: sha256 differs", i)
+		}
+		p, _ := n.Progress(c)
+		t.Logf("receiver %c: received %.3f x K, reparents %d", 'A'+i, float64(p.SymbolsIn)/float64(p.Needed), p.Reparents)
+	}
+}

@@ -88,6 +88,10 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 		return nil, &errRefused{peer: ai.ID, reason: reply.Reason, redirect: reply.Redirect}
 	}
 	_ = st.SetDeadline(time.Time{})
+	if !probe && s.setPath(stripe%max(1, s.stripes), reply.Path) {
+		_ = st.Reset()
+		return nil, &errRefused{peer: ai.ID, reason: "its path contains this node"}
+	}
 	u := &upstream{
 		s: s, peer: ai.ID, stripes: stripes, stripe: stripe, probe: probe,
 		stream: st, reply: reply, started: time.Now(),
