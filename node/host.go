@@ -80,7 +80,7 @@ func PreferSecurity(s Security) HostOption {
 }
 
 // StreamWindow sets yamux's maximum receive window per stream in bytes
-// (default 16 MiB). Bulk transfer over long, fat links needs it large.
+// (default 4 MiB). Bulk transfer over long, fat links needs it large.
 func StreamWindow(bytes uint32) HostOption {
 	return func(c *hostConfig) error {
 		if bytes < 256<<10 {
@@ -112,7 +112,7 @@ func NewHost(opts ...HostOption) (host.Host, error) {
 	cfg := hostConfig{
 		listen:       []string{"/ip4/0.0.0.0/tcp/0"},
 		security:     SecurityTLS,
-		streamWindow: 16 << 20,
+		streamWindow: 4 << 20,
 		peerMemory:   256 << 20,
 		lowWater:     160,
 		highWater:    192,

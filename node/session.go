@@ -366,7 +366,7 @@ type childWant struct {
 
 // windowBlocks is how many of its first unfinished blocks a child is sent
 // at a time.
-const windowBlocks = 8
+const windowBlocks = 32
 
 // window returns the first n blocks of 0..z-1 not in fin.
 func window(fin protocol.BlockSet, z, n int) protocol.BlockSet {
