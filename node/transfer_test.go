@@ -285,3 +285,59 @@ func TestSelfOrganised(t *testing.T) {
 		t.Logf("receiver %c: received %.3f x K, reparents %d", 'A'+i, float64(p.SymbolsIn)/float64(p.Needed), p.Reparents)
 	}
 }
+
+// TestStripes cuts the stream into four stripes, each with its own tree:
+// every receiver takes every stripe, so it has several upstreams at once,
+// and completes with a correct file.
+func TestStripes(t *testing.T) {
+	size := int64(32 << 20)
+	if testing.Short() {
+		size = 6 << 20
+	}
+	dir := t.TempDir()
+	path, want := writeRandomFile(t, dir, size, 5)
+	src := newTestNode(t, WithStripes(4))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := src.Add(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := make([]*Node, 4)
+	errc := make(chan error, len(recv))
+	maxUp := make([]int, len(recv))
+	for i := range recv {
+		recv[i] = newTestNode(t, WithStripes(4))
+		go func() {
+			errc <- recv[i].Get(ctx, c, filepath.Join(dir, "out", string(rune('a'+i))), WithPeers(info(src)))
+		}()
+	}
+	done := 0
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for done < len(recv) {
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done++
+		case <-tick.C:
+			for i, n := range recv {
+				if p, ok := n.Progress(c); ok && !p.Done {
+					maxUp[i] = max(maxUp[i], len(p.Upstreams))
+				}
+			}
+		}
+	}
+	for i, n := range recv {
+		if got := fileHash(t, filepath.Join(dir, "out", string(rune('a'+i)))); got != want {
+			t.Errorf("receiver %d: sha256 differs", i)
+		}
+		p, _ := n.Progress(c)
+		t.Logf("receiver %c: up to %d upstreams, received %.3f x K, reparents %d", 'A'+i, maxUp[i], float64(p.SymbolsIn)/float64(p.Needed), p.Reparents)
+		if maxUp[i] < 2 {
+			t.Errorf("receiver %d never had more than %d upstream", i, maxUp[i])
+		}
+	}
+}
