@@ -101,7 +101,7 @@ func (e *Encoder) Symbol(sbn int, esi uint32, dst []byte) error {
 	if esi > MaxESI {
 		return fmt.Errorf("ESI %d exceeds %d", esi, MaxESI)
 	}
-	if e.store != nil {
+	if e.store != nil && e.store.stored[sbn].Load() {
 		return e.storedSymbol(sbn, esi, dst[:T])
 	}
 	enc, err := e.block(sbn)
@@ -159,6 +159,12 @@ func (e *Encoder) block(sbn int) (*BlockEncoder, error) {
 		prev := el.Prev()
 		old := el.Value.(*cacheEntry)
 		if old != ce && isClosed(old.ready) && old.enc != nil {
+			if e.store != nil {
+				if err := e.store.spill(old.sbn, old.enc); err != nil {
+					el = prev
+					continue // keep it in memory rather than lose it
+				}
+			}
 			e.lru.Remove(el)
 			delete(e.byBlk, old.sbn)
 			e.bytes -= old.enc.memBytes()

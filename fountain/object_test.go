@@ -325,7 +325,7 @@ func TestEncoderStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		src := randBytes(r, int(size))
-		enc, err := NewEncoder(bytes.NewReader(src), o, WithStore(&memStore{}))
+		enc, err := NewEncoder(bytes.NewReader(src), o, WithStore(&memStore{}), WithCacheBytes(1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // Store holds the intermediate symbols of an object's blocks outside the
@@ -17,9 +18,11 @@ type Store interface {
 	io.WriterAt
 }
 
-// WithStore makes the encoder keep intermediate symbols in s instead of
-// caching whole block encoders in memory. Block b occupies MaxIntermediateLen
-// bytes from offset b*MaxIntermediateLen(o).
+// WithStore gives the encoder a place for intermediate symbols beyond its
+// in-memory cache (WithCacheBytes): a block encoder evicted from the cache is
+// written there once, and later repair symbols of that block are built from
+// the few intermediate symbols they add up. Block b occupies
+// MaxIntermediateLen bytes from offset b*MaxIntermediateLen(o).
 func WithStore(s Store) EncoderOption {
 	return func(c *encoderConfig) { c.store = s }
 }
@@ -38,18 +41,13 @@ func MaxIntermediateLen(o OTI) (int64, error) {
 	return m, nil
 }
 
-// storedBlock tracks one block's intermediate symbols in the store.
-type storedBlock struct {
-	once sync.Once
-	bc   blockCode
-	err  error
-}
-
-// storeState is the encoder's bookkeeping for a Store.
+// storeState is the encoder's bookkeeping for a Store: which blocks have
+// been written there (when they left the in-memory cache) and their codes.
 type storeState struct {
 	s       Store
 	stride  int64
-	blocks  []storedBlock
+	stored  []atomic.Bool
+	codes   []blockCode
 	scratch sync.Pool // *[]byte of T bytes
 }
 
@@ -58,37 +56,33 @@ func newStoreState(s Store, o OTI) (*storeState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &storeState{s: s, stride: stride, blocks: make([]storedBlock, o.Blocks())}
+	st := &storeState{s: s, stride: stride, stored: make([]atomic.Bool, o.Blocks()), codes: make([]blockCode, o.Blocks())}
+	for b := range st.codes {
+		if st.codes[b], err = newBlockCode(o, b); err != nil {
+			return nil, err
+		}
+	}
 	t := int(o.T)
 	st.scratch.New = func() any { b := make([]byte, t); return &b }
 	return st, nil
 }
 
-// ensure computes block sbn's intermediate symbols and writes them to the
-// store, once.
-func (e *Encoder) ensureStored(sbn int) (*storedBlock, error) {
-	sb := &e.store.blocks[sbn]
-	sb.once.Do(func() {
-		enc, err := e.build(sbn)
-		if err != nil {
-			sb.err = err
-			return
-		}
-		sb.bc = enc.bc
-		if _, err := e.store.s.WriteAt(enc.Intermediate(), int64(sbn)*e.store.stride); err != nil {
-			sb.err = fmt.Errorf("store block %d: %w", sbn, err)
-		}
-	})
-	return sb, sb.err
+// spill writes an evicted block encoder's intermediate symbols to the store
+// so its repair symbols stay cheap without keeping it in memory.
+func (st *storeState) spill(sbn int, enc *BlockEncoder) error {
+	if st.stored[sbn].Load() {
+		return nil
+	}
+	if _, err := st.s.WriteAt(enc.Intermediate(), int64(sbn)*st.stride); err != nil {
+		return fmt.Errorf("store block %d: %w", sbn, err)
+	}
+	st.stored[sbn].Store(true)
+	return nil
 }
 
 // storedSymbol builds repair symbol esi of block sbn from the store.
 func (e *Encoder) storedSymbol(sbn int, esi uint32, dst []byte) error {
-	sb, err := e.ensureStored(sbn)
-	if err != nil {
-		return err
-	}
-	bc := &sb.bc
+	bc := &e.store.codes[sbn]
 	p := &bc.p
 	var buf [40]int32
 	cols := p.ltCols(buf[:0], p.tuple(p.isi(esi)))

@@ -138,7 +138,7 @@ func WithBackPressure() Option {
 }
 
 // WithEncoderCache bounds the memory a serving session spends on cached
-// per-block encoder state (default 128 MiB).
+// per-block encoder state (default 96 MiB; blocks beyond it go to a scratch file).
 func WithEncoderCache(bytes int64) Option {
 	return func(c *config) error {
 		c.encoderCache = bytes
@@ -238,7 +238,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			maxChildren:   8,
 			otherChildren: 2,
 			ringBytes:     relay.DefaultCapacity,
-			encoderCache:  128 << 20,
+			encoderCache:  96 << 20,
 		},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
