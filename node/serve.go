@@ -151,6 +151,12 @@ func (s *session) maxChildrenLocked(stripe int) int {
 	if s.stripes <= 1 {
 		return s.node.cfg.maxChildren
 	}
+	if s.complete && s.fetch == nil {
+		// The original source sends each stripe to a few interior nodes
+		// only, so its uplink carries each symbol about once and the
+		// stripes' trees spread the relaying over every peer.
+		return max(1, (s.node.cfg.maxChildren+s.stripes-1)/s.stripes)
+	}
 	home := treebuild.HomeStripe(s.node.host.ID(), s.stripes)
 	f := treebuild.FanOut{Home: s.node.cfg.maxChildren, Other: s.node.cfg.otherChildren}
 	return f.MaxChildren(stripe, home, s.complete)
@@ -350,6 +356,18 @@ func (s *session) admit(who peer.ID, stripes, stripe int, probe bool) (protocol.
 	}
 	limit := s.maxChildrenLocked(stripe)
 	var redirect []*child
+	if n >= limit && s.stripes > 1 && treebuild.HomeStripe(who, s.stripes) == stripe {
+		// A peer whose home is this stripe is the interior node the stripe's
+		// tree needs: it takes the place of a child that is only passing
+		// through (that child re-attaches below it).
+		for c := range s.children {
+			if !c.probe && c.stripe == stripe && treebuild.HomeStripe(c.peer, s.stripes) != stripe {
+				go c.close("evicted: making room for an interior node of this stripe")
+				n--
+				break
+			}
+		}
+	}
 	if n >= limit {
 		for c := range s.children {
 			if !c.probe && c.stripe == stripe {
