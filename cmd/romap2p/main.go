@@ -49,7 +49,7 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func commands() map[string]*command {
-	list := []*command{idCommand()}
+	list := []*command{idCommand(), serveCommand(), getCommand(), statusCommand(), benchCommand(), swarmCommand()}
 	m := make(map[string]*command, len(list))
 	for _, c := range list {
 		m[c.name] = c
@@ -84,22 +84,47 @@ func run(args []string, env *cliEnv) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one kills the process at once.
+	context.AfterFunc(ctx, stop)
 	err := c.run(ctx, env, args[1:])
+	code := exitCode(err, ctx.Err() != nil)
+	if msg := errorLine(err); msg != "" && code != exitOK {
+		fmt.Fprintf(env.stderr, "romap2p %s: %s\n", c.name, msg)
+	}
+	return code
+}
+
+// interruptedError ends a command stopped by a signal; its message says what
+// was left behind.
+type interruptedError struct{ msg string }
+
+func (e interruptedError) Error() string { return e.msg }
+
+// exitCode maps a command's outcome to the process exit code.
+func exitCode(err error, signalled bool) int {
 	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, new(usageError)):
-		fmt.Fprintf(env.stderr, "romap2p %s: %v\n", c.name, err)
 		return exitUsage
-	case ctx.Err() != nil:
-		fmt.Fprintf(env.stderr, "romap2p %s: interrupted: %v\n", c.name, err)
+	case errors.As(err, new(interruptedError)), signalled:
 		return exitInterrupted
 	default:
-		fmt.Fprintf(env.stderr, "romap2p %s: %v\n", c.name, err)
 		return exitFailure
 	}
+}
+
+// errorLine renders err as the one line printed on stderr.
+func errorLine(err error) string {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return ""
+	}
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	var ie interruptedError
+	if !errors.As(err, &ie) && errors.Is(err, context.Canceled) {
+		msg = "interrupted: " + msg
+	}
+	return msg
 }
 
 func printUsage(w io.Writer, cmds map[string]*command) {
@@ -118,7 +143,13 @@ func printUsage(w io.Writer, cmds map[string]*command) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'romap2p COMMAND --help' for a command's flags and examples.")
-	fmt.Fprintln(w, "Environment: ROMAP2P_REPO (identity directory), GOLOG_LOG_LEVEL (e.g. \"roma/node=debug\").")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Environment:")
+	fmt.Fprintln(w, "  ROMAP2P_REPO     directory of the node's identity key and API address")
+	fmt.Fprintln(w, "  ROMAP2P_API      address of a running node's local API (for status)")
+	fmt.Fprintln(w, "  GOLOG_LOG_LEVEL  log levels, e.g. \"error,roma/node=debug\" (or --log-level)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.")
 }
 
 func printCommandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
@@ -133,22 +164,12 @@ func printCommandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 	}
 }
 
-// newFlagSet returns a flag set whose -h prints the command's help.
+// newFlagSet returns a flag set whose -h prints the command's help, with the
+// --log-level flag every command has.
 func newFlagSet(c *command, env *cliEnv) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() { printCommandHelp(env.stdout, c, fs) }
+	fs.String("log-level", "", "log `LEVEL` for romap2p (debug, info, warn, error) or subsystem=level pairs; logs go to stderr (env GOLOG_LOG_LEVEL)")
 	return fs
-}
-
-// parseFlags parses args and turns flag errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	return nil
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"text/tabwriter"
+
+	"github.com/romap2p/romap2p/fountain"
+)
+
+func benchCommand() *command {
+	c := &command{
+		name:    "bench",
+		summary: "measure this machine ('bench codec' times the fountain code)",
+		usage:   "codec [--size BYTES] [--symbol T] [--loss FRACTION] [--json]",
+		example: `  romap2p bench codec
+  romap2p bench codec --size 256MiB --symbol 4096 --loss 0.1 --json`,
+	}
+	c.run = func(ctx context.Context, env *cliEnv, args []string) error {
+		if len(args) == 0 || args[0] != "codec" {
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+				printCommandHelp(env.stdout, c, nil)
+				return nil
+			}
+			return usageError{"bench needs a subject: codec"}
+		}
+		fs := newFlagSet(c, env)
+		size := fs.String("size", "64MiB", "bytes of random data to encode and decode (e.g. 64MiB)")
+		symbol := fs.String("symbol", "4096", "symbol size T in bytes")
+		loss := fs.Float64("loss", 0, "fraction of sent symbols dropped at random, in [0, 1)")
+		asJSON := fs.Bool("json", false, "print one JSON object")
+		pos, err := parseArgs(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usageError{"bench codec takes no arguments"}
+		}
+		n, err := parseSize(*size)
+		if err != nil || n <= 0 {
+			return usageError{fmt.Sprintf("--size: %q is not a positive size", *size)}
+		}
+		t, err := parseSize(*symbol)
+		if err != nil || t < 1 || t > 65535 {
+			return usageError{fmt.Sprintf("--symbol: %q must be 1..65535 bytes", *symbol)}
+		}
+		if *loss < 0 || *loss >= 1 {
+			return usageError{fmt.Sprintf("--loss: %v outside [0, 1)", *loss)}
+		}
+		res, err := fountain.Bench(ctx, n, int(t), *loss)
+		if err != nil {
+			return fmt.Errorf("bench codec: %w", err)
+		}
+		if *asJSON {
+			return json.NewEncoder(env.stdout).Encode(res)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "data\t%s in %d block(s) of %d symbols of %d B\n", humanBytes(float64(res.Size)), res.Blocks, res.BlockSymbols, res.SymbolSize)
+		fmt.Fprintf(tw, "loss\t%.1f %%\n", 100*res.Loss)
+		fmt.Fprintf(tw, "encode\t%.0f MB/s (one core of %d)\n", res.EncodeMBps, runtime.NumCPU())
+		fmt.Fprintf(tw, "decode\t%.0f MB/s\n", res.DecodeMBps)
+		fmt.Fprintf(tw, "overhead\t%d symbols beyond K in total\n", res.OverheadSymbols)
+		return tw.Flush()
+	}
+	return c
+}

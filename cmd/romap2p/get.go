@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"golang.org/x/term"
+
+	"github.com/romap2p/romap2p/node"
+	"github.com/romap2p/romap2p/protocol"
+)
+
+// progressEvery is how often plain progress lines appear when stderr is not
+// a terminal; a terminal bar is redrawn every barEvery.
+const (
+	progressEvery = 5 * time.Second
+	barEvery      = 250 * time.Millisecond
+	// sampleEvery is how often the links feeding a download are recorded
+	// for the final report (a finished session closes them).
+	sampleEvery = 20 * time.Millisecond
+)
+
+func getCommand() *command {
+	c := &command{
+		name:    "get",
+		summary: "download a file by CID, verify it, and write it out",
+		usage:   "[flags] CID",
+		example: `  romap2p get bafyrei... --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW...
+  romap2p get bafyrei... -o ~/Downloads/big.iso --json
+  romap2p get bafyrei... --keep-serving       # stay as a seed afterwards
+  Interrupted downloads resume when the same command is run again.`,
+	}
+	c.run = func(ctx context.Context, env *cliEnv, args []string) error {
+		fs := newFlagSet(c, env)
+		var nf nodeFlags
+		nf.register(fs, env)
+		var sv serviceFlags
+		sv.register(fs, env, "")
+		out := fs.String("o", "", "output `PATH` (default: the file's name in the current directory, else the CID)")
+		fs.StringVar(out, "output", "", "same as -o")
+		asJSON := fs.Bool("json", false, "print one JSON object with the outcome on stdout, no progress")
+		keep := fs.Bool("keep-serving", false, "keep serving the file as a seed after the download, until interrupted")
+		parentList := fs.String("parents", "", "comma-separated multiaddrs of fixed parents (an explicit tree)")
+		quiet := fs.Bool("quiet", false, "no progress output")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usageError{"get needs exactly one CID"}
+		}
+		c, err := parseCID(pos[0])
+		if err != nil {
+			return err
+		}
+		parentsAI, err := node.ParseAddrInfos(splitList(*parentList))
+		if err != nil {
+			return usageError{fmt.Sprintf("--parents: %v", err)}
+		}
+		dest, named := outputPath(*out, c)
+		opts, err := nf.options()
+		if err != nil {
+			return err
+		}
+		var gopts []node.GetOption
+		if len(parentsAI) > 0 {
+			gopts = append(gopts, node.WithParents(parentsAI...))
+		}
+		n, err := node.New(ctx, opts...)
+		if err != nil {
+			return fmt.Errorf("start node: %w", err)
+		}
+		defer n.Close()
+		if *keep && sv.api == "" {
+			sv.api = defaultAPI
+			if v := env.getenv("ROMAP2P_API"); v != "" {
+				sv.api = v
+			}
+		}
+		stop, err := sv.start(n, nf.repo, env)
+		if err != nil {
+			return err
+		}
+		defer stop()
+
+		start := time.Now()
+		track := newLinkTracker()
+		rctx, rcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); track.run(rctx, n, c) }()
+		if !*asJSON && !*quiet {
+			r := newReporter(env.stderr)
+			wg.Add(1)
+			go func() { defer wg.Done(); r.run(rctx, n, c, start) }()
+		}
+		err = n.Get(ctx, c, dest, gopts...)
+		rcancel()
+		wg.Wait()
+		if err != nil {
+			if ctx.Err() != nil {
+				return interruptedError{fmt.Sprintf("interrupted; run the same command again to resume (partial download kept in %s.part)", dest)}
+			}
+			if errors.Is(err, node.ErrNoPeers) && nf.bootstrap == "" {
+				return fmt.Errorf("get %s: %w (name a peer with --bootstrap)", c, err)
+			}
+			return fmt.Errorf("get %s: %w", c, err)
+		}
+		p, _ := n.Progress(c)
+		track.sample(p)
+		final := dest
+		if !named {
+			final = rename(dest, p.Name, env.stderr)
+		}
+		res := newGetResult(p, final, time.Since(start), track.links())
+		if *asJSON {
+			if err := json.NewEncoder(env.stdout).Encode(res); err != nil {
+				return fmt.Errorf("write result: %w", err)
+			}
+		} else {
+			fmt.Fprintf(env.stdout, "%s  %s (%s in %.1f s, %s)\n", final, c, humanBytes(float64(res.Size)), res.Seconds, humanRate(res.GoodputBps))
+		}
+		if *keep {
+			fmt.Fprintln(env.stderr, "romap2p get: download complete; serving it until interrupted")
+			<-ctx.Done()
+		}
+		return nil
+	}
+	return c
+}
+
+// parseCID reads and checks a content ID; a malformed one is a usage error.
+func parseCID(s string) (cid.Cid, error) {
+	c, err := cid.Decode(s)
+	if err != nil {
+		return cid.Undef, usageError{fmt.Sprintf("%q is not a CID: %v", s, err)}
+	}
+	if err := protocol.CheckCID(c); err != nil {
+		return cid.Undef, usageError{fmt.Sprintf("%s is not a romap2p CID: %v", s, err)}
+	}
+	return c, nil
+}
+
+// outputPath chooses where the download goes. Without -o it is the CID in
+// the current directory (so an interrupted run resumes from the same
+// partial files), renamed to the file's own name once complete; named
+// reports whether the user chose the name.
+func outputPath(flagValue string, c cid.Cid) (path string, named bool) {
+	if flagValue == "" {
+		return c.String(), false
+	}
+	if st, err := os.Stat(flagValue); err == nil && st.IsDir() {
+		return filepath.Join(flagValue, c.String()), false
+	}
+	return flagValue, true
+}
+
+// rename moves a finished download from its CID-named path to the name in
+// the manifest, next to it, unless that name is unsafe or already taken.
+func rename(path, name string, warn io.Writer) string {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return path
+	}
+	to := filepath.Join(filepath.Dir(path), name)
+	if _, err := os.Lstat(to); err == nil {
+		fmt.Fprintf(warn, "romap2p get: %s exists; the download stays in %s\n", to, path)
+		return path
+	}
+	if err := os.Rename(path, to); err != nil {
+		fmt.Fprintf(warn, "romap2p get: keeping %s: %v\n", path, err)
+		return path
+	}
+	return to
+}
+
+// newReporter draws progress on w, as a bar if w is a terminal.
+func newReporter(w io.Writer) *reporter {
+	r := &reporter{w: w, every: progressEvery}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		r.terminal, r.every = true, barEvery
+		r.width = func() int {
+			wd, _, err := term.GetSize(int(f.Fd()))
+			if err != nil {
+				return 0
+			}
+			return wd
+		}
+	}
+	return r
+}
+
+// linkTracker remembers the upstreams that fed a download: a session closes
+// them when it completes, so they are sampled while it runs.
+type linkTracker struct {
+	mu   sync.Mutex
+	seen map[linkKey]node.Link
+}
+
+type linkKey struct {
+	peer   string
+	stripe int
+}
+
+func newLinkTracker() *linkTracker { return &linkTracker{seen: make(map[linkKey]node.Link)} }
+
+func (t *linkTracker) run(ctx context.Context, src progressSource, c cid.Cid) {
+	tk := time.NewTicker(sampleEvery)
+	defer tk.Stop()
+	for {
+		if p, ok := src.Progress(c); ok {
+			t.sample(p)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+	}
+}
+
+// sample records the upstreams of a snapshot; counters only grow, so a
+// link keeps its highest count (a reconnect restarts them).
+func (t *linkTracker) sample(p node.Progress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, u := range p.Upstreams {
+		k := linkKey{u.Peer.String(), u.Stripe}
+		if old, ok := t.seen[k]; ok {
+			u.Symbols, u.Fresh = max(old.Symbols, u.Symbols), max(old.Fresh, u.Fresh)
+			u.Probe = u.Probe && old.Probe
+		}
+		t.seen[k] = u
+	}
+}
+
+// links lists the recorded upstreams, busiest first.
+func (t *linkTracker) links() []node.Link {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]node.Link, 0, len(t.seen))
+	for _, l := range t.seen {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Fresh != out[j].Fresh {
+			return out[i].Fresh > out[j].Fresh
+		}
+		return out[i].Peer < out[j].Peer
+	})
+	return out
+}
+
+// upstreamJSON is one upstream in get's JSON result.
+type upstreamJSON struct {
+	Peer    string `json:"peer"`
+	Stripe  int    `json:"stripe"`
+	Symbols uint64 `json:"symbols"`
+	Fresh   uint64 `json:"fresh"`
+	Probe   bool   `json:"probe,omitempty"`
+}
+
+// getResult is what `get --json` prints.
+type getResult struct {
+	CID           string         `json:"cid"`
+	Name          string         `json:"name"`
+	Path          string         `json:"path"`
+	Size          int64          `json:"size"`
+	OK            bool           `json:"ok"`
+	Seconds       float64        `json:"seconds"`
+	GoodputBps    float64        `json:"goodput_bps"`
+	Blocks        int            `json:"blocks"`
+	SymbolsIn     uint64         `json:"symbols_in"`
+	SymbolsNew    uint64         `json:"symbols_new"`
+	SymbolsNeeded uint64         `json:"symbols_needed"`
+	Upstreams     []upstreamJSON `json:"upstreams"`
+	Parents       []string       `json:"parents"`
+}
+
+// newGetResult summarises a finished download.
+func newGetResult(p node.Progress, path string, took time.Duration, links []node.Link) getResult {
+	r := getResult{
+		CID: p.CID.String(), Name: p.Name, Path: path, Size: p.Size, OK: p.Done && p.Err == nil,
+		Seconds: took.Seconds(), Blocks: p.Blocks,
+		SymbolsIn: p.SymbolsIn, SymbolsNew: p.SymbolsNew, SymbolsNeeded: p.Needed,
+		Upstreams: []upstreamJSON{}, Parents: []string{},
+	}
+	if !p.Completed.IsZero() && p.Completed.After(p.Started) {
+		r.Seconds = p.Completed.Sub(p.Started).Seconds()
+	}
+	if r.Seconds > 0 {
+		r.GoodputBps = float64(p.Size) / r.Seconds
+	}
+	seen := map[string]bool{}
+	for _, l := range links {
+		r.Upstreams = append(r.Upstreams, upstreamJSON{Peer: l.Peer.String(), Stripe: l.Stripe, Symbols: l.Symbols, Fresh: l.Fresh, Probe: l.Probe})
+		if !l.Probe && l.Fresh > 0 && !seen[l.Peer.String()] {
+			seen[l.Peer.String()] = true
+			r.Parents = append(r.Parents, l.Peer.String())
+		}
+	}
+	return r
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// maxStatusBytes bounds the API answer status reads.
+const maxStatusBytes = 16 << 20
+
+func statusCommand() *command {
+	c := &command{
+		name:    "status",
+		summary: "show the sessions of a running node (serve, get --keep-serving)",
+		usage:   "[--api ADDR] [--json]",
+		example: `  romap2p status
+  romap2p status --json
+  romap2p status --api 127.0.0.1:5301`,
+	}
+	c.run = func(ctx context.Context, env *cliEnv, args []string) error {
+		fs := newFlagSet(c, env)
+		repo := fs.String("repo", defaultRepo(env.getenv), "repo of the running node, where it records its API address (env ROMAP2P_REPO)")
+		api := fs.String("api", "", "address of the node's API (default: from the repo, env ROMAP2P_API, else "+defaultAPI+")")
+		asJSON := fs.Bool("json", false, "print the node's JSON answer")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usageError{"status takes no arguments"}
+		}
+		addr := apiAddress(*api, *repo, env.getenv)
+		st, raw, err := fetchStatus(ctx, addr)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			_, err := env.stdout.Write(raw)
+			return err
+		}
+		return printStatus(env.stdout, st)
+	}
+	return c
+}
+
+// fetchStatus asks the node at addr for its status.
+func fetchStatus(ctx context.Context, addr string) (statusJSON, []byte, error) {
+	var st statusJSON
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	url := addr
+	if !strings.Contains(url, "://") {
+		url = "http://" + url
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+statusPath, nil)
+	if err != nil {
+		return st, nil, usageError{fmt.Sprintf("--api %q: %v", addr, err)}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, nil, fmt.Errorf("no node answers at %s (is `romap2p serve` running?): %w", addr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxStatusBytes+1))
+	if err != nil {
+		return st, nil, fmt.Errorf("status from %s: %w", addr, err)
+	}
+	if len(raw) > maxStatusBytes {
+		return st, nil, fmt.Errorf("status from %s: answer larger than %d bytes", addr, maxStatusBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return st, nil, fmt.Errorf("status from %s: %s", addr, resp.Status)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, nil, fmt.Errorf("status from %s: %w", addr, err)
+	}
+	return st, raw, nil
+}
+
+// printStatus writes the sessions as a table.
+func printStatus(w io.Writer, st statusJSON) error {
+	fmt.Fprintf(w, "peer %s\n", st.PeerID)
+	if len(st.Sessions) == 0 {
+		_, err := fmt.Fprintln(w, "no sessions")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CID\tNAME\tROLE\tPROGRESS\tRATE\tUPLOADED\tPARENTS\tCHILDREN")
+	for _, s := range st.Sessions {
+		var ps []string
+		for _, u := range s.Upstreams {
+			if !u.Probe {
+				ps = append(ps, shortID(u.Peer))
+			}
+		}
+		parents := strings.Join(ps, ",")
+		if parents == "" {
+			parents = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t%d\n", s.CID, orDash(s.Name), s.Role, s.Percent,
+			humanRate(s.GoodputBps), humanBytes(float64(s.UploadedBytes)), parents, len(s.Children))
+	}
+	return tw.Flush()
+}
+
+// shortID abbreviates a peer ID string.
+func shortID(s string) string {
+	if len(s) > 8 {
+		return "…" + s[len(s)-6:]
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
