@@ -8,7 +8,8 @@ type BlockDecoder struct {
 	bc      blockCode
 	cfg     blockConfig
 	err     error
-	seen    map[uint32]int32 // ESI -> index in esis / buf
+	low     []bool              // ESI e < len(low) held: low[e]
+	high    map[uint32]struct{} // ESIs >= len(low) held
 	esis    []uint32
 	buf     []byte // received symbols, T bytes each, in arrival order
 	nsrc    int    // received source symbols
@@ -26,7 +27,9 @@ func NewBlockDecoder(o OTI, sbn int, opts ...BlockOption) *BlockDecoder {
 	d.bc, d.err = newBlockCode(o, sbn)
 	if d.err == nil {
 		d.limit = d.bc.p.Kp + max(64, d.bc.p.Kp/4)
-		d.seen = make(map[uint32]int32, d.bc.p.K+16)
+		// Most streams carry ESIs below K' plus the overhead the decoder
+		// keeps; those are tracked in a flat table, any others in a map.
+		d.low = make([]bool, d.bc.p.Kp+d.limit)
 	}
 	return d
 }
@@ -47,19 +50,35 @@ func (d *BlockDecoder) Add(esi uint32, sym []byte) (ready bool, err error) {
 	if d.decoded != nil {
 		return true, nil
 	}
-	if _, dup := d.seen[esi]; dup || len(d.esis) >= d.limit {
+	if d.has(esi) || len(d.esis) >= d.limit {
 		return len(d.esis) >= d.bc.p.K, nil
 	}
 	if d.buf == nil {
 		d.buf = make([]byte, 0, (d.bc.p.K+16)*d.bc.T)
 	}
-	d.seen[esi] = int32(len(d.esis))
+	if int(esi) < len(d.low) {
+		d.low[esi] = true
+	} else {
+		if d.high == nil {
+			d.high = make(map[uint32]struct{})
+		}
+		d.high[esi] = struct{}{}
+	}
 	d.esis = append(d.esis, esi)
 	d.buf = append(d.buf, sym...)
 	if int(esi) < d.bc.p.K {
 		d.nsrc++
 	}
 	return len(d.esis) >= d.bc.p.K, nil
+}
+
+// has reports whether symbol esi is held.
+func (d *BlockDecoder) has(esi uint32) bool {
+	if int(esi) < len(d.low) {
+		return d.low[esi]
+	}
+	_, ok := d.high[esi]
+	return ok
 }
 
 // Received returns the number of distinct symbols held.
@@ -70,7 +89,8 @@ func (d *BlockDecoder) Reset() {
 	if d.err != nil {
 		return
 	}
-	clear(d.seen)
+	clear(d.low)
+	clear(d.high)
 	d.esis = d.esis[:0]
 	d.buf = d.buf[:0]
 	d.nsrc = 0
@@ -120,7 +140,7 @@ func (d *BlockDecoder) Decode(dst []byte) error {
 		if lo >= len(dst) {
 			break
 		}
-		if _, ok := d.seen[uint32(i)]; ok && fresh {
+		if fresh && d.has(uint32(i)) {
 			continue
 		}
 		out := dst[lo:min(lo+T, len(dst))]

@@ -125,21 +125,28 @@ func (p *codeParams) tuple(x uint32) tuple {
 // ltCols appends to dst the intermediate-symbol indices that Enc[K', C, t]
 // (RFC 6330 section 5.3.5.3) adds up, in order.
 func (p *codeParams) ltCols(dst []int32, t tuple) []int32 {
+	// step is (b + a) % m for a, b < m, without a division.
+	step := func(b, a, m int) int {
+		if b += a; b >= m {
+			b -= m
+		}
+		return b
+	}
 	b := t.b
 	dst = append(dst, int32(b))
 	for j := 1; j < t.d; j++ {
-		b = (b + t.a) % p.W
+		b = step(b, t.a, p.W)
 		dst = append(dst, int32(b))
 	}
 	b1 := t.b1
 	for b1 >= p.P {
-		b1 = (b1 + t.a1) % p.P1
+		b1 = step(b1, t.a1, p.P1)
 	}
 	dst = append(dst, int32(p.W+b1))
 	for j := 1; j < t.d1; j++ {
-		b1 = (b1 + t.a1) % p.P1
+		b1 = step(b1, t.a1, p.P1)
 		for b1 >= p.P {
-			b1 = (b1 + t.a1) % p.P1
+			b1 = step(b1, t.a1, p.P1)
 		}
 		dst = append(dst, int32(p.W+b1))
 	}
@@ -190,4 +197,71 @@ func (p *codeParams) hdpcMT(m int) (int, int) {
 	h1 := int(rqRand(uint32(m+1), 6, uint32(p.H)))
 	h2 := (h1 + int(rqRand(uint32(m+1), 7, uint32(p.H-1))) + 1) % p.H
 	return h1, h2
+}
+
+// appendLDPC appends the columns of the S LDPC constraint rows (the same
+// rows as ldpcRows, repeated columns cancelled) to cols and sets
+// rowStart[r+1] to the end of row r for r < S. rowStart must hold S+1
+// zeroed entries and cols must be empty.
+func (p *codeParams) appendLDPC(cols []int32, rowStart []int32) []int32 {
+	S := p.S
+	// Count the entries of every row, then place them in increasing column
+	// order, so that repeated columns end up next to each other.
+	for i := 0; i < p.B; i++ {
+		a := 1 + i/S
+		b := i % S
+		rowStart[b+1]++
+		b = (b + a) % S
+		rowStart[b+1]++
+		b = (b + a) % S
+		rowStart[b+1]++
+	}
+	for r := 0; r < S; r++ {
+		rowStart[r+1] += rowStart[r] + 3
+	}
+	n := int(rowStart[S])
+	cols = slices.Grow(cols, 2*n)[:2*n]
+	raw := cols[n:]
+	fillBuf := make([]int32, S)
+	copy(fillBuf, rowStart[:S])
+	put := func(r int, c int32) {
+		raw[fillBuf[r]] = c
+		fillBuf[r]++
+	}
+	for i := 0; i < p.B; i++ {
+		a := 1 + i/S
+		b := i % S
+		put(b, int32(i))
+		b = (b + a) % S
+		put(b, int32(i))
+		b = (b + a) % S
+		put(b, int32(i))
+	}
+	for r := 0; r < S; r++ {
+		put(r, int32(p.B+r))
+		x, y := int32(p.W+r%p.P), int32(p.W+(r+1)%p.P)
+		put(r, min(x, y))
+		put(r, max(x, y))
+	}
+	// Compact into cols, cancelling pairs.
+	out := 0
+	lo := 0
+	for r := 0; r < S; r++ {
+		hi := int(rowStart[r+1])
+		row := raw[lo:hi]
+		for i := 0; i < len(row); {
+			j := i
+			for j < len(row) && row[j] == row[i] {
+				j++
+			}
+			if (j-i)%2 == 1 {
+				cols[out] = row[i]
+				out++
+			}
+			i = j
+		}
+		rowStart[r+1] = int32(out)
+		lo = hi
+	}
+	return cols[:out]
 }

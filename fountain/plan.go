@@ -168,28 +168,29 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 	// Binary rows in CSR form.
 	rowStart := make([]int32, nb+1)
 	cols := make([]int32, 0, 3*p.B+3*S+nLT*8)
-	ri := 0
-	for _, r := range p.ldpcRows() {
-		rowStart[ri] = int32(len(cols))
-		cols = append(cols, r...)
-		ri++
-	}
-	var tmp []int32
-	for _, x := range isis {
-		rowStart[ri] = int32(len(cols))
+	cols = p.appendLDPC(cols, rowStart[:S+1])
+	var tuplesBuf [40]int32
+	for i, x := range isis {
 		// An LT row never repeats a column: the LT part walks W (prime)
 		// positions with d < W steps, the PI part likewise walks P1.
-		tmp = p.ltCols(tmp[:0], p.tuple(x))
-		cols = append(cols, tmp...)
-		ri++
+		cols = append(cols, p.ltCols(tuplesBuf[:0], p.tuple(x))...)
+		rowStart[S+i+1] = int32(len(cols))
 	}
-	rowStart[nb] = int32(len(cols))
 	rowCols := func(r int) []int32 { return cols[rowStart[r]:rowStart[r+1]] }
 
-	// Column -> rows adjacency for the LT columns (0..W-1), and the number
-	// of still active columns in every row.
-	colStart := make([]int32, W+1)
-	rcount := make([]int32, nb)
+	// One arena for the integer bookkeeping of the peeling phase.
+	arena := make([]int32, 3*(W+1)+3*nb+5*L)
+	take := func(n int) []int32 {
+		s := arena[:n:n]
+		arena = arena[n:]
+		return s
+	}
+
+	// Column -> rows adjacency for the LT columns (0..W-1), the number of
+	// still active columns in every row, and the number of rows not yet
+	// chosen as pivots in every column.
+	colStart := take(W + 1)
+	rcount := take(nb)
 	for r := 0; r < nb; r++ {
 		for _, c := range rowCols(r) {
 			if int(c) < W {
@@ -198,11 +199,14 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 			}
 		}
 	}
+	cdeg := take(W + 1)
 	for c := 0; c < W; c++ {
+		cdeg[c] = colStart[c+1]
 		colStart[c+1] += colStart[c]
 	}
 	colRows := make([]int32, colStart[W])
-	fill := append([]int32(nil), colStart[:W]...)
+	fill := take(W + 1)
+	copy(fill, colStart[:W])
 	for r := 0; r < nb; r++ {
 		for _, c := range rowCols(r) {
 			if int(c) < W {
@@ -212,104 +216,119 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 		}
 	}
 
-	// Phase 1: peel rows with a single active column (that column becomes
-	// the row's pivot); when no such row is left, inactivate the active
-	// column of highest degree, which lowers the count of the most rows.
+	// Rows by active count, as doubly linked lists (head[n] is the first
+	// row with n active columns, -1 when none).
 	maxR := int32(0)
 	for _, n := range rcount {
 		maxR = max(maxR, n)
 	}
-	buckets := make([][]int32, maxR+1)
-	for r := nb - 1; r >= 0; r-- {
-		if rcount[r] > 0 {
-			buckets[rcount[r]] = append(buckets[rcount[r]], int32(r))
+	head := make([]int32, maxR+1)
+	for i := range head {
+		head[i] = -1
+	}
+	next, prev := take(nb), take(nb)
+	link := func(r, n int32) {
+		next[r], prev[r] = head[n], -1
+		if head[n] >= 0 {
+			prev[head[n]] = r
+		}
+		head[n] = r
+	}
+	unlink := func(r, n int32) {
+		if prev[r] >= 0 {
+			next[prev[r]] = next[r]
+		} else {
+			head[n] = next[r]
+		}
+		if next[r] >= 0 {
+			prev[next[r]] = prev[r]
 		}
 	}
-	minR := int32(1)
-	chosen := make([]bool, nb)
-	done := make([]bool, L)
+	for r := nb - 1; r >= 0; r-- {
+		if rcount[r] > 0 {
+			link(int32(r), rcount[r])
+		}
+	}
+	chosen := make([]bool, nb+L)
+	done := chosen[nb:]
+	chosen = chosen[:nb]
 	for c := W; c < L; c++ {
 		done[c] = true
 	}
-	pivotIdx := make([]int32, L)
+	pivotIdx := take(L)
 	for c := range pivotIdx {
 		pivotIdx[c] = -1
 	}
-	inactive := make([]int32, 0, L-W+64)
+	inactive := take(L)[:0]
 	for c := W; c < L; c++ {
 		inactive = append(inactive, int32(c))
 	}
-	order := make([]int32, 0, L)
-	pivCol := make([]int32, 0, L)
+	order := take(L)[:0]
+	pivCol := take(L)[:0]
+	minR := int32(1)
+	comp := make([]int32, 2*W)
+	for i := range comp[:W] {
+		comp[i] = -1
+	}
+	ends := make([]int32, 0, 2*nb)
+	// dec takes column c out of the active part of every row but except.
 	dec := func(c int32, except int32) {
 		for _, rr := range colRows[colStart[c]:colStart[c+1]] {
 			if rr == except || chosen[rr] {
 				continue
 			}
-			rcount[rr]--
-			if n := rcount[rr]; n > 0 {
-				buckets[n] = append(buckets[n], rr)
+			n := rcount[rr]
+			unlink(rr, n)
+			n--
+			rcount[rr] = n
+			if n > 0 {
+				link(rr, n)
 				minR = min(minR, n)
 			}
 		}
 	}
-	// Columns by decreasing degree, for inactivation when no row has a
-	// single active column left.
-	byDeg := make([]int32, W)
-	{
-		maxDeg := int32(0)
-		for c := 0; c < W; c++ {
-			maxDeg = max(maxDeg, colStart[c+1]-colStart[c])
-		}
-		at := make([]int32, maxDeg+2)
-		for c := 0; c < W; c++ {
-			at[maxDeg-(colStart[c+1]-colStart[c])+1]++
-		}
-		for d := 1; d < len(at); d++ {
-			at[d] += at[d-1]
-		}
-		for c := 0; c < W; c++ {
-			d := maxDeg - (colStart[c+1] - colStart[c])
-			byDeg[at[d]] = int32(c)
-			at[d]++
-		}
-	}
-	nextDeg := 0
+
+	// Phase 1: peel rows with a single active column (that column becomes
+	// the row's pivot). When every row has r >= 2 active columns, take a
+	// row with the fewest and inactivate its r-1 active columns of highest
+	// degree among the rows left (as in RFC 6330 section 5.4.2.2), so that
+	// the row peels next and the inactivated columns shorten many others.
 	for {
-		row := int32(-1)
-		for minR <= maxR && row < 0 {
-			b := buckets[minR]
-			if len(b) == 0 {
-				minR++
-				continue
-			}
-			r := b[len(b)-1]
-			if !chosen[r] && rcount[r] == minR {
-				row = r
-				break
-			}
-			buckets[minR] = b[:len(b)-1]
+		for minR <= maxR && head[minR] < 0 {
+			minR++
 		}
-		if row < 0 {
+		if minR > maxR {
 			break
 		}
+		row := head[minR]
 		if minR > 1 {
-			for nextDeg < W && done[byDeg[nextDeg]] {
-				nextDeg++
+			if minR == 2 {
+				row = largestComponent(head[2], next, cols, rowStart, done, W, comp, ends)
 			}
-			c := byDeg[nextDeg]
-			done[c] = true
-			inactive = append(inactive, c)
-			dec(c, -1)
+			keep := int32(-1)
+			for _, c := range rowCols(int(row)) {
+				if int(c) < W && !done[c] && (keep < 0 || cdeg[c] < cdeg[keep]) {
+					keep = c
+				}
+			}
+			for _, c := range rowCols(int(row)) {
+				if int(c) < W && !done[c] && c != keep {
+					done[c] = true
+					inactive = append(inactive, c)
+					dec(c, -1)
+				}
+			}
 			continue
 		}
-		buckets[minR] = buckets[minR][:len(buckets[minR])-1]
+		unlink(row, 1)
 		chosen[row] = true
 		best := int32(-1)
 		for _, c := range rowCols(int(row)) {
-			if int(c) < W && !done[c] {
-				best = c
-				break
+			if int(c) < W {
+				cdeg[c]--
+				if !done[c] {
+					best = c
+				}
 			}
 		}
 		done[best] = true
@@ -325,7 +344,7 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 		}
 	}
 	u := len(inactive)
-	uIdx := make([]int32, L)
+	uIdx := take(L)
 	for i, c := range inactive {
 		uIdx[c] = int32(i)
 	}
@@ -335,7 +354,8 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 	tbase := tz + 1
 	frBits := frBitsFor(len(order))
 	pl.slots = int(tbase) + frGroup<<frBits
-	ops := make([]op, 0, len(cols)+4*L+(nb+H-len(order)+1)*u)
+	ops := make([]op, 0, nb+4*L+(nb+H-len(order)+1)*u/2)
+	pl.srcs = make([]int32, 0, len(cols))
 
 	// Forward substitution through the triangular pivot block, and the
 	// inactive part Z of every pivot row.
@@ -344,17 +364,19 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 	for k, row := range order {
 		z := Z[k*words : (k+1)*words]
 		dst := slotOf(int(row))
+		first := len(pl.srcs)
 		for _, c := range rowCols(int(row)) {
 			if c == pivCol[k] {
 				continue
 			}
 			if j := pivotIdx[c]; j >= 0 {
 				xorWords(z, Z[int(j)*words:int(j+1)*words])
-				ops = append(ops, op{kind: opXor, dst: dst, a: slotOf(int(order[j]))})
+				pl.srcs = append(pl.srcs, slotOf(int(order[j])))
 			} else {
 				z[uIdx[c]>>6] ^= 1 << (uIdx[c] & 63)
 			}
 		}
+		ops = pl.emitXors(ops, dst, first)
 	}
 
 	// Remaining binary rows: reduce them to the inactive columns.
@@ -373,14 +395,16 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 		zw := bin[i*words : (i+1)*words]
 		dst := slotOf(int(r))
 		denseSlot[i] = dst
+		first := len(pl.srcs)
 		for _, c := range rowCols(int(r)) {
 			if j := pivotIdx[c]; j >= 0 {
 				xorWords(zw, Z[int(j)*words:int(j+1)*words])
-				ops = append(ops, op{kind: opXor, dst: dst, a: slotOf(int(order[j]))})
+				pl.srcs = append(pl.srcs, slotOf(int(order[j])))
 			} else {
 				zw[uIdx[c]>>6] ^= 1 << (uIdx[c] & 63)
 			}
 		}
+		ops = pl.emitXors(ops, dst, first)
 	}
 
 	// HDPC rows: MT * GAMMA applied to the forward-substituted pivot rows
@@ -463,10 +487,64 @@ func buildPlan(p *codeParams, isis []uint32) (*plan, error) {
 	}
 	if nr > u {
 		// Surplus rows: drop the work whose result is never read.
-		ops = pruneOps(ops, pl.colSlot, pl.slots)
+		ops = pruneOps(ops, pl.srcs, pl.colSlot, pl.slots)
 	}
 	pl.fuse(ops)
 	return pl, nil
+}
+
+// largestComponent considers the graph whose nodes are the active columns
+// and whose edges are the rows with two active columns (the list starting at
+// first, linked by next), and returns a row of its largest connected
+// component: inactivating one of that row's columns lets the whole
+// component peel (RFC 6330 section 5.4.2.2). comp is scratch of 2W entries,
+// the first W of them -1 on entry and on return; ends receives one active
+// column per row.
+func largestComponent(first int32, next []int32, cols, rowStart []int32, done []bool, W int, comp []int32, ends []int32) int32 {
+	parent, size := comp[:W], comp[W:]
+	find := func(c int32) int32 {
+		for parent[c] != c {
+			parent[c] = parent[parent[c]]
+			c = parent[c]
+		}
+		return c
+	}
+	ends = ends[:0]
+	for r := first; r >= 0; r = next[r] {
+		var ab [2]int32
+		n := 0
+		for _, c := range cols[rowStart[r]:rowStart[r+1]] {
+			if int(c) < W && !done[c] {
+				ab[n] = c
+				n++
+				if parent[c] < 0 {
+					parent[c] = c
+					size[c] = 1
+				}
+			}
+		}
+		ends = append(ends, ab[0], ab[1])
+		ra, rb := find(ab[0]), find(ab[1])
+		if ra != rb {
+			if size[ra] < size[rb] {
+				ra, rb = rb, ra
+			}
+			parent[rb] = ra
+			size[ra] += size[rb]
+		}
+	}
+	best, bestSize := first, int32(0)
+	i := 0
+	for r := first; r >= 0; r = next[r] {
+		if sz := size[find(ends[i])]; sz > bestSize {
+			best, bestSize = r, sz
+		}
+		i += 2
+	}
+	for _, c := range ends {
+		parent[c] = -1
+	}
+	return best
 }
 
 // solveDense eliminates the Schur complement on the u inactive columns:
@@ -615,7 +693,7 @@ func solveDense(u, words int, bin []uint64, hd []byte, slot []int32, ops *[]op) 
 
 // pruneOps drops operations whose result never reaches an intermediate
 // symbol (for example the elimination of surplus received rows).
-func pruneOps(ops []op, out []int32, slots int) []op {
+func pruneOps(ops []op, srcs []int32, out []int32, slots int) []op {
 	live := make([]bool, slots)
 	for _, s := range out {
 		live[s] = true
@@ -629,6 +707,10 @@ func pruneOps(ops []op, out []int32, slots int) []op {
 		switch o.kind {
 		case opXor, opMulAdd:
 			live[o.a] = true
+		case opXorMany:
+			for _, x := range srcs[o.a : o.a+o.b] {
+				live[x] = true
+			}
 		case opXor2:
 			live[o.dst] = false
 			live[o.a] = true
@@ -645,6 +727,21 @@ func pruneOps(ops []op, out []int32, slots int) []op {
 		}
 	}
 	return slices.Clip(res)
+}
+
+// emitXors appends the XOR of the sources pl.srcs[first:] into slot dst
+// as one operation (none when the list is empty).
+func (pl *plan) emitXors(ops []op, dst int32, first int) []op {
+	switch n := len(pl.srcs) - first; n {
+	case 0:
+		return ops
+	case 1:
+		a := pl.srcs[first]
+		pl.srcs = pl.srcs[:first]
+		return append(ops, op{kind: opXor, dst: dst, a: a})
+	default:
+		return append(ops, op{kind: opXorMany, dst: dst, a: int32(first), b: int32(n)})
+	}
 }
 
 // fuse stores ops in the plan, turning runs of XORs into the same slot into
