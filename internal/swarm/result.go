@@ -58,6 +58,8 @@ type PeerResult struct {
 	UploadedBytes int64  `json:"uploaded_bytes"`
 	SymbolsIn     uint64 `json:"symbols_in"`
 	SymbolsNeeded uint64 `json:"symbols_needed"`
+	// Reparents counts the parent switches the peer made on measurements.
+	Reparents uint64 `json:"reparents"`
 }
 
 // Snapshot is the state of a running swarm, for a live display.
@@ -166,6 +168,7 @@ func (s *Swarm) result() *Result {
 		}
 		if mb.hasLast {
 			pr.SymbolsIn, pr.SymbolsNeeded = mb.last.SymbolsIn, mb.last.Needed
+			pr.Reparents = mb.last.Reparents
 		}
 		pr.Upstreams = mb.upstreamsByFresh(true)
 		pr.UpstreamCount = len(pr.Upstreams)
