@@ -17,25 +17,6 @@ import (
 	"github.com/romap2p/romap2p/relay"
 )
 
-// Role is what a session does for its content.
-type Role int
-
-// Roles of a session.
-const (
-	// RoleFetching receives symbols from upstreams, decodes and relays.
-	RoleFetching Role = iota
-	// RoleSource generates symbols from the whole file: the original
-	// source, or a peer that has completed its download.
-	RoleSource
-)
-
-func (r Role) String() string {
-	if r == RoleSource {
-		return "source"
-	}
-	return "fetching"
-}
-
 // session is one CID on this node: the manifest, the ring every symbol goes
 // through, the children fed from it and, while fetching, the upstreams that
 // fill it and the sink that decodes.
@@ -55,7 +36,6 @@ type session struct {
 	wg     sync.WaitGroup
 
 	mu         sync.Mutex
-	role       Role
 	complete   bool // the original source, or a finished download
 	finished   protocol.BlockSet
 	pending    protocol.BlockSet // enough symbols held, decode pending
@@ -121,17 +101,6 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte) (*sessi
 
 // blocks returns Z, the number of source blocks.
 func (s *session) blocks() int { return len(s.manifest.BlockHashes) }
-
-// width returns the rate at which this node receives new symbols, bytes/s,
-// or +Inf when it generates its own.
-func (s *session) width() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.complete {
-		return math.Inf(1)
-	}
-	return s.goodput.rate()
-}
 
 // setStripeUpstream records the current parent of a stripe.
 func (s *session) setStripeUpstream(stripe int, u *upstream) {

@@ -160,7 +160,6 @@ func (s *session) markComplete() {
 		s.finished.Add(uint8(b))
 	}
 	s.complete = true
-	s.role = RoleSource
 	s.mu.Unlock()
 	s.refreshDemand()
 }

@@ -182,13 +182,6 @@ func (u *upstream) run(br *bufio.Reader) {
 	}
 }
 
-// hasChildren reports whether any child is subscribed.
-func (s *session) hasChildren() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.children) > 0
-}
-
 // sendFinished tells the parent which blocks to skip for this node.
 func (u *upstream) sendFinished(set protocol.BlockSet) {
 	u.wmu.Lock()
@@ -213,11 +206,6 @@ func (u *upstream) close() {
 
 // rate returns the goodput (new symbols) this parent delivers, bytes/s.
 func (u *upstream) rate() float64 { return u.meter.rate() }
-
-// stalled reports whether no symbol arrived for d.
-func (u *upstream) stalled(d time.Duration) bool {
-	return time.Since(time.Unix(0, u.lastSym.Load())) > d
-}
 
 // stopUpstreams closes every upstream (the node no longer needs parents).
 func (s *session) stopUpstreams() {
