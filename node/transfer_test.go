@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/romap2p/romap2p/internal/shaper"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -296,7 +297,14 @@ func TestStripes(t *testing.T) {
 	}
 	dir := t.TempDir()
 	path, want := writeRandomFile(t, dir, size, 5)
-	src := newTestNode(t, WithStripes(4))
+	// Every pair at 8 MB/s, so that the transfer lasts long enough for the
+	// upstreams to be observed.
+	nw := shaper.NewNetwork()
+	shape := WithShaper(func(from, to peer.ID, w io.Writer) io.Writer {
+		nw.SetPairRate(from.String(), to.String(), 8e6)
+		return nw.Writer(from.String(), to.String(), w)
+	})
+	src := newTestNode(t, WithStripes(4), shape)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := src.Add(ctx, path)
@@ -307,7 +315,7 @@ func TestStripes(t *testing.T) {
 	errc := make(chan error, len(recv))
 	maxUp := make([]int, len(recv))
 	for i := range recv {
-		recv[i] = newTestNode(t, WithStripes(4))
+		recv[i] = newTestNode(t, WithStripes(4), shape)
 		go func() {
 			errc <- recv[i].Get(ctx, c, filepath.Join(dir, "out", string(rune('a'+i))), WithPeers(info(src)))
 		}()
