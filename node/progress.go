@@ -131,6 +131,15 @@ func (s *session) progress() Progress {
 	for _, u := range ups {
 		p.Upstreams = append(p.Upstreams, Link{Peer: u.peer, Stripe: u.stripe, Rate: u.rate(), Symbols: u.symbols.Load(), Fresh: u.fresh.Load(), Probe: u.probe, Since: u.started})
 	}
+	// Parents first (oldest first), then probes: the first link is the
+	// current main parent.
+	sort.SliceStable(p.Upstreams, func(i, j int) bool {
+		a, b := p.Upstreams[i], p.Upstreams[j]
+		if a.Probe != b.Probe {
+			return !a.Probe
+		}
+		return a.Since.Before(b.Since)
+	})
 	for _, c := range kids {
 		st := c.cons.Stats()
 		p.Children = append(p.Children, Link{Peer: c.peer, Stripe: c.stripe, Rate: st.Rate, Symbols: st.Sent, Skipped: st.Skipped, Probe: c.probe, Since: c.started})
