@@ -276,7 +276,7 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 	// Blocks recorded as done are checked again: nothing unverified counts.
 	for b := 0; b < s.blocks(); b++ {
 		if done.Has(uint8(b)) && f.verifyWritten(b) {
-			s.finished.Add(uint8(b))
+			s.markFinishedLocked(b)
 			s.finishedAt[b] = time.Now().Add(-serveGrace)
 		}
 	}
@@ -408,16 +408,20 @@ func (f *fetchState) runSink() {
 	}
 }
 
-// scheduleDecode queues block b for decoding and, since it holds enough
-// symbols, tells the parents to stop sending it.
-
-// isFinished reports whether block sbn is decoded (cheap enough per symbol).
+// isFinished reports whether block sbn is decoded. It is read for every
+// arriving symbol, so it reads an atomic copy of the finished set.
 func (s *session) isFinished(sbn uint8) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.finished.Has(sbn)
+	return s.finishedBits[sbn>>6].Load()&(1<<(sbn&63)) != 0
 }
 
+// markFinishedLocked adds block b to the finished set (s.mu held).
+func (s *session) markFinishedLocked(b int) {
+	s.finished.Add(uint8(b))
+	s.finishedBits[b>>6].Or(1 << (b & 63))
+}
+
+// scheduleDecode queues block b for decoding and, since it holds enough
+// symbols, tells the parents to stop sending it.
 func (f *fetchState) scheduleDecode(b int) {
 	if f.decoding[b].CompareAndSwap(false, true) {
 		f.s.setPending(b, true)
@@ -490,7 +494,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		return fmt.Errorf("write block %d: %w", b, err)
 	}
 	s.mu.Lock()
-	s.finished.Add(uint8(b))
+	s.markFinishedLocked(b)
 	s.finishedAt[b] = time.Now()
 	s.pending.Remove(uint8(b))
 	set := s.finished

@@ -35,18 +35,20 @@ type session struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu         sync.Mutex
-	complete   bool // the original source, or a finished download
-	finished   protocol.BlockSet
-	pending    protocol.BlockSet // enough symbols held, decode pending
-	finishedAt [protocol.MaxSourceBlocks]time.Time
-	children   map[*child]struct{}
-	upstreams  map[*upstream]struct{}
-	paths      []([]peer.ID) // per stripe: ancestors from the source down to this node
-	genStop    context.CancelFunc
-	doneCh     chan struct{} // closed when the whole file is here and verified
-	doneErr    error
-	lastGood   time.Time // last time a new symbol arrived
+	mu       sync.Mutex
+	complete bool // the original source, or a finished download
+	finished protocol.BlockSet
+	pending  protocol.BlockSet // enough symbols held, decode pending
+	// finishedBits mirrors finished for lock-free reads on the symbol path.
+	finishedBits [protocol.MaxSourceBlocks / 64]atomic.Uint64
+	finishedAt   [protocol.MaxSourceBlocks]time.Time
+	children     map[*child]struct{}
+	upstreams    map[*upstream]struct{}
+	paths        []([]peer.ID) // per stripe: ancestors from the source down to this node
+	genStop      context.CancelFunc
+	doneCh       chan struct{} // closed when the whole file is here and verified
+	doneErr      error
+	lastGood     time.Time // last time a new symbol arrived
 
 	// reported is the finished set last sent upstream.
 	reported protocol.BlockSet

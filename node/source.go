@@ -157,7 +157,7 @@ func (s *session) becomeSource(r io.ReaderAt, startESI uint32) error {
 func (s *session) markComplete() {
 	s.mu.Lock()
 	for b := 0; b < s.blocks(); b++ {
-		s.finished.Add(uint8(b))
+		s.markFinishedLocked(b)
 	}
 	s.complete = true
 	s.mu.Unlock()
