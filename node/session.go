@@ -269,58 +269,51 @@ func (s *session) close() {
 	}
 }
 
-// rateMeter measures a rate in bytes per second over a sliding window.
+// rateMeter measures a rate in bytes per second. Adding is one atomic
+// increment (it runs for every symbol); the rate is worked out when read,
+// from samples of the running total taken by the readers, over roughly the
+// last window (or since the previous read, when reads are further apart).
 type rateMeter struct {
+	total  atomic.Uint64
+	window time.Duration
+
 	mu      sync.Mutex
-	window  time.Duration
-	buckets [20]float64
-	start   time.Time
-	last    int64 // index of the newest bucket
-	total   atomic.Uint64
+	samples []rateSample // oldest first, guarded by mu
+}
+
+type rateSample struct {
+	at    time.Time
+	total uint64
 }
 
 func newRateMeter() *rateMeter {
-	return &rateMeter{window: 2 * time.Second, start: time.Now()}
+	m := &rateMeter{window: 2 * time.Second}
+	m.samples = append(m.samples, rateSample{at: time.Now()})
+	return m
 }
 
-func (m *rateMeter) bucketLen() time.Duration { return m.window / time.Duration(len(m.buckets)) }
+// add records n bytes.
+func (m *rateMeter) add(n int) { m.total.Add(uint64(n)) }
 
-// add records n bytes now.
-func (m *rateMeter) add(n int) {
-	m.total.Add(uint64(n))
-	m.mu.Lock()
-	m.advance(time.Now())
-	m.buckets[m.last%int64(len(m.buckets))] += float64(n)
-	m.mu.Unlock()
-}
-
-func (m *rateMeter) advance(now time.Time) {
-	idx := int64(now.Sub(m.start) / m.bucketLen())
-	for m.last < idx {
-		m.last++
-		m.buckets[m.last%int64(len(m.buckets))] = 0
-		if idx-m.last >= int64(len(m.buckets)) {
-			clear(m.buckets[:])
-			m.last = idx
-		}
-	}
-}
-
-// rate returns bytes per second over the window (or since start, if shorter).
+// rate returns bytes per second since the newest sample at least a window
+// old (or the oldest sample there is).
 func (m *rateMeter) rate() float64 {
+	now, total := time.Now(), m.total.Load()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := time.Now()
-	m.advance(now)
-	sum := 0.0
-	for _, b := range m.buckets {
-		sum += b
+	// Keep one sample older than the window as the base, drop the rest.
+	for len(m.samples) > 1 && now.Sub(m.samples[1].at) >= m.window {
+		m.samples = m.samples[1:]
 	}
-	span := m.window
-	if el := now.Sub(m.start); el < span {
-		span = max(el, m.bucketLen())
+	base := m.samples[0]
+	if last := m.samples[len(m.samples)-1]; now.Sub(last.at) >= m.window/8 {
+		m.samples = append(m.samples, rateSample{at: now, total: total})
 	}
-	return sum / span.Seconds()
+	el := now.Sub(base.at)
+	if el <= 0 {
+		return 0
+	}
+	return float64(total-base.total) / el.Seconds()
 }
 
 // demandSnap is what the children of a session want, for the generator: a
