@@ -285,7 +285,7 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		ks[b] = s.oti.BlockSymbols(b)
 		f.need[b].Store(int32(ks[b]))
 	}
-	f.spill, err = openSpill(f.stateDir, s.t, ks, func(b int) bool { return s.finished.Has(uint8(b)) })
+	f.spill, err = openSpill(f.stateDir, s.t, ks, func(b int) bool { return s.finished.Has(uint8(b)) }, s.node.cfg.spillMemory)
 	if err != nil {
 		part.Close()
 		return nil, err

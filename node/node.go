@@ -59,6 +59,7 @@ type config struct {
 	backPressure  bool
 	encoderCache  int64
 	scratchDir    string
+	spillMemory   int64
 	shape         func(from, to peer.ID, w io.Writer) io.Writer
 }
 
@@ -142,6 +143,19 @@ func WithBackPressure() Option {
 func WithEncoderCache(bytes int64) Option {
 	return func(c *config) error {
 		c.encoderCache = bytes
+		return nil
+	}
+}
+
+// WithSpillMemory sets how many bytes of received symbols a download keeps
+// in memory before it writes them to its spill files (default 96 MiB; 0
+// writes every symbol to disk at once).
+func WithSpillMemory(bytes int64) Option {
+	return func(c *config) error {
+		if bytes < 0 {
+			return fmt.Errorf("spill memory %d is negative", bytes)
+		}
+		c.spillMemory = bytes
 		return nil
 	}
 }
@@ -239,6 +253,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			otherChildren: 2,
 			ringBytes:     relay.DefaultCapacity,
 			encoderCache:  96 << 20,
+			spillMemory:   96 << 20,
 		},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())

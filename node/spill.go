@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // spillRecordHeader is the size of a spill record's header: the ESI as a
@@ -19,10 +20,15 @@ const spillRecordHeader = 4
 // spillStore keeps the received symbols of unfinished blocks on disk, one
 // append-only file per block, so a receiver's memory stays bounded whatever
 // the file size and an interrupted download resumes with what it had.
+// Symbols are first kept in memory, within a budget shared by all blocks: a
+// block that decodes before the budget runs out never touches the disk, and
+// what is still in memory when the download stops is written out for the
+// resume.
 type spillStore struct {
 	dir    string
 	t      int
 	blocks []*spillBlock
+	budget atomic.Int64 // memory left for in-memory records, bytes
 }
 
 // spillBlock is one block's spill file. The sink appends to it; a decoder
@@ -32,7 +38,9 @@ type spillBlock struct {
 	path  string
 	f     *os.File
 	w     *bufio.Writer
-	n     int                 // records in the file (flushed or buffered)
+	n     int                 // records held: fileN in the file, the rest in mem
+	fileN int                 // records in the file (flushed or buffered)
+	mem   []byte              // records kept in memory
 	seen  map[uint32]struct{} // ESIs held, to drop duplicates
 	hdr   [spillRecordHeader]byte
 	error error
@@ -42,11 +50,12 @@ type spillBlock struct {
 // symbol size t. Existing spill files are scanned so their symbols count
 // again; a torn last record (a crash mid-write) is cut off. Blocks marked done
 // get no spill file.
-func openSpill(dir string, t int, ks []int, done func(sbn int) bool) (*spillStore, error) {
+func openSpill(dir string, t int, ks []int, done func(sbn int) bool, memBytes int64) (*spillStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spill directory: %w", err)
 	}
 	s := &spillStore{dir: dir, t: t, blocks: make([]*spillBlock, len(ks))}
+	s.budget.Store(memBytes)
 	for sbn := range ks {
 		b := &spillBlock{path: filepath.Join(dir, fmt.Sprintf("block-%03d.sym", sbn))}
 		s.blocks[sbn] = b
@@ -97,7 +106,7 @@ func (b *spillBlock) open(t, k int) error {
 	}
 	b.f = f
 	b.w = bufio.NewWriterSize(f, 64<<10)
-	b.n = int(kept)
+	b.n, b.fileN = int(kept), int(kept)
 	return nil
 }
 
@@ -131,6 +140,13 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 		return b.n, b.error
 	}
 	binary.BigEndian.PutUint32(b.hdr[:], esi)
+	rec := int64(spillRecordHeader + len(sym))
+	if s.budget.Add(-rec) >= 0 {
+		b.mem = append(append(b.mem, b.hdr[:]...), sym...)
+		b.n++
+		return b.n, nil
+	}
+	s.budget.Add(rec)
 	if _, err := b.w.Write(b.hdr[:]); err != nil {
 		b.error = fmt.Errorf("spill block %d: %w", sbn, err)
 		return b.n, b.error
@@ -140,6 +156,7 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 		return b.n, b.error
 	}
 	b.n++
+	b.fileN++
 	return b.n, nil
 }
 
@@ -164,12 +181,20 @@ func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte) error) e
 		b.mu.Unlock()
 		return fmt.Errorf("spill block %d: flush: %w", sbn, err)
 	}
-	n := min(b.n, max)
+	rec := spillRecordHeader + s.t
+	n := min(b.fileN, max)
+	inMem := b.mem[:min(len(b.mem)/rec, max-n)*rec]
 	f := b.f
 	b.mu.Unlock()
 
-	// Records below n are never rewritten, so they can be read unlocked.
-	rec := spillRecordHeader + s.t
+	// Records already held are never rewritten (the decoder that reads
+	// them is the one that would finish or discard the block), so they
+	// can be read unlocked.
+	for r := inMem; len(r) > 0; r = r[rec:] {
+		if err := fn(binary.BigEndian.Uint32(r[:spillRecordHeader]), r[spillRecordHeader:rec]); err != nil {
+			return err
+		}
+	}
 	const batch = 64
 	buf := make([]byte, batch*rec)
 	for i := 0; i < n; i += batch {
@@ -197,7 +222,8 @@ func (s *spillStore) finish(sbn int) {
 	}
 	_ = b.f.Close()
 	_ = os.Remove(b.path)
-	b.f, b.w, b.seen = nil, nil, nil
+	s.budget.Add(int64(len(b.mem)))
+	b.f, b.w, b.seen, b.mem = nil, nil, nil, nil
 }
 
 // discard forgets every symbol of block sbn (they decoded to a block that
@@ -217,7 +243,9 @@ func (s *spillStore) discard(sbn int) error {
 		return fmt.Errorf("spill block %d: %w", sbn, err)
 	}
 	clear(b.seen)
-	b.n = 0
+	s.budget.Add(int64(len(b.mem)))
+	b.mem = nil
+	b.n, b.fileN = 0, 0
 	return nil
 }
 
@@ -230,6 +258,12 @@ func (s *spillStore) close() error {
 		}
 		b.mu.Lock()
 		if b.f != nil {
+			// Keep the in-memory records for a resume.
+			if _, err := b.w.Write(b.mem); err != nil {
+				errs = append(errs, err)
+			}
+			s.budget.Add(int64(len(b.mem)))
+			b.mem = nil
 			if err := b.w.Flush(); err != nil {
 				errs = append(errs, err)
 			}
