@@ -34,16 +34,18 @@ type spillStore struct {
 // spillBlock is one block's spill file. The sink appends to it; a decoder
 // reads it back. mu serialises the two.
 type spillBlock struct {
-	mu    sync.Mutex
-	path  string
-	f     *os.File
-	w     *bufio.Writer
-	n     int                 // records held: fileN in the file, the rest in mem
-	fileN int                 // records in the file (flushed or buffered)
-	mem   []byte              // records kept in memory
-	seen  map[uint32]struct{} // ESIs held, to drop duplicates
-	hdr   [spillRecordHeader]byte
-	error error
+	mu       sync.Mutex
+	path     string
+	f        *os.File
+	w        *bufio.Writer
+	n        int                 // records held: fileN in the file, the rest in mem
+	fileN    int                 // records in the file (flushed or buffered)
+	mem      []byte              // records kept in memory (budget reserved: cap)
+	memTried bool                // whether memory was asked for
+	k        int                 // the block's K
+	seen     map[uint32]struct{} // ESIs held, to drop duplicates
+	hdr      [spillRecordHeader]byte
+	error    error
 }
 
 // openSpill opens (or creates) the spill directory for blocks blocks of
@@ -57,7 +59,7 @@ func openSpill(dir string, t int, ks []int, done func(sbn int) bool, memBytes in
 	s := &spillStore{dir: dir, t: t, blocks: make([]*spillBlock, len(ks))}
 	s.budget.Store(memBytes)
 	for sbn := range ks {
-		b := &spillBlock{path: filepath.Join(dir, fmt.Sprintf("block-%03d.sym", sbn))}
+		b := &spillBlock{k: ks[sbn], path: filepath.Join(dir, fmt.Sprintf("block-%03d.sym", sbn))}
 		s.blocks[sbn] = b
 		if done(sbn) {
 			_ = os.Remove(b.path)
@@ -140,13 +142,23 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 		return b.n, b.error
 	}
 	binary.BigEndian.PutUint32(b.hdr[:], esi)
-	rec := int64(spillRecordHeader + len(sym))
-	if s.budget.Add(-rec) >= 0 {
+	rec := spillRecordHeader + len(sym)
+	if b.mem == nil && b.fileN == 0 && !b.memTried {
+		// Reserve room for the block's K symbols and a few more at once,
+		// so appending never copies.
+		b.memTried = true
+		want := int64((b.k + b.k/32 + 4) * rec)
+		if s.budget.Add(-want) >= 0 {
+			b.mem = make([]byte, 0, want)
+		} else {
+			s.budget.Add(want)
+		}
+	}
+	if len(b.mem)+rec <= cap(b.mem) {
 		b.mem = append(append(b.mem, b.hdr[:]...), sym...)
 		b.n++
 		return b.n, nil
 	}
-	s.budget.Add(rec)
 	if _, err := b.w.Write(b.hdr[:]); err != nil {
 		b.error = fmt.Errorf("spill block %d: %w", sbn, err)
 		return b.n, b.error
@@ -222,7 +234,7 @@ func (s *spillStore) finish(sbn int) {
 	}
 	_ = b.f.Close()
 	_ = os.Remove(b.path)
-	s.budget.Add(int64(len(b.mem)))
+	s.budget.Add(int64(cap(b.mem)))
 	b.f, b.w, b.seen, b.mem = nil, nil, nil, nil
 }
 
@@ -243,8 +255,7 @@ func (s *spillStore) discard(sbn int) error {
 		return fmt.Errorf("spill block %d: %w", sbn, err)
 	}
 	clear(b.seen)
-	s.budget.Add(int64(len(b.mem)))
-	b.mem = nil
+	b.mem = b.mem[:0] // keep the reservation for the new attempt
 	b.n, b.fileN = 0, 0
 	return nil
 }
@@ -262,7 +273,7 @@ func (s *spillStore) close() error {
 			if _, err := b.w.Write(b.mem); err != nil {
 				errs = append(errs, err)
 			}
-			s.budget.Add(int64(len(b.mem)))
+			s.budget.Add(int64(cap(b.mem)))
 			b.mem = nil
 			if err := b.w.Flush(); err != nil {
 				errs = append(errs, err)
