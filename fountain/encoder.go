@@ -18,6 +18,14 @@ type encoderConfig struct {
 	cacheBytes int64
 	block      []BlockOption
 	store      Store
+	readAhead  int
+}
+
+// WithReadAhead makes the encoder read n source symbols of a block at once
+// and serve the next requests for that block from them (n <= 1: one read
+// per symbol). Memory: n*T bytes per block.
+func WithReadAhead(n int) EncoderOption {
+	return func(c *encoderConfig) { c.readAhead = n }
 }
 
 // WithCacheBytes bounds the memory of cached block encoders (their
@@ -43,6 +51,7 @@ type Encoder struct {
 
 	store *storeState // nil: cache block encoders in memory
 	kern  kernels
+	ahead []readAhead // per block, with WithReadAhead
 
 	mu    sync.Mutex
 	lru   *list.List // of *cacheEntry, most recent first
@@ -73,6 +82,9 @@ func NewEncoder(r io.ReaderAt, o OTI, opts ...EncoderOption) (*Encoder, error) {
 		f(&bcfg)
 	}
 	e.kern = newKernels(bcfg.portable)
+	if cfg.readAhead > 1 {
+		e.ahead = make([]readAhead, o.Blocks())
+	}
 	if cfg.store != nil {
 		st, err := newStoreState(cfg.store, o)
 		if err != nil {
@@ -112,10 +124,19 @@ func (e *Encoder) Symbol(sbn int, esi uint32, dst []byte) error {
 }
 
 func (e *Encoder) readSource(sbn int, esi uint32, dst []byte) error {
-	T := int64(len(dst))
+	if e.ahead != nil {
+		return e.ahead[sbn].read(e, sbn, esi, dst)
+	}
+	return e.readSymbols(sbn, esi, dst)
+}
+
+// readSymbols reads source symbols esi, esi+1, ... of block sbn into dst (a
+// multiple of T bytes), zero padding past the end of the block.
+func (e *Encoder) readSymbols(sbn int, esi uint32, dst []byte) error {
+	T := int64(e.o.T)
 	blen := e.o.BlockLen(sbn)
 	lo := int64(esi) * T
-	n := min(T, blen-lo)
+	n := max(0, min(int64(len(dst)), blen-lo))
 	got, err := e.r.ReadAt(dst[:n], e.o.BlockOffset(sbn)+lo)
 	if int64(got) == n {
 		err = nil
@@ -124,6 +145,36 @@ func (e *Encoder) readSource(sbn int, esi uint32, dst []byte) error {
 		return fmt.Errorf("read block %d symbol %d: %w", sbn, esi, err)
 	}
 	clear(dst[n:])
+	return nil
+}
+
+// readAhead keeps the next few source symbols of one block, read in one
+// call: a sender that goes round the blocks asks for one symbol of each in
+// turn, and one read per symbol would cost a system call each.
+type readAhead struct {
+	mu    sync.Mutex
+	first uint32 // ESI of buf's first symbol
+	n     int    // symbols in buf
+	buf   []byte
+}
+
+func (ra *readAhead) read(e *Encoder, sbn int, esi uint32, dst []byte) error {
+	T := int(e.o.T)
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if ra.n == 0 || esi < ra.first || esi >= ra.first+uint32(ra.n) {
+		if ra.buf == nil {
+			ra.buf = make([]byte, e.cfg.readAhead*T)
+		}
+		k := e.o.BlockSymbols(sbn)
+		ra.first, ra.n = esi, min(e.cfg.readAhead, k-int(esi))
+		if err := e.readSymbols(sbn, esi, ra.buf[:ra.n*T]); err != nil {
+			ra.n = 0
+			return err
+		}
+	}
+	off := int(esi-ra.first) * T
+	copy(dst[:T], ra.buf[off:off+T])
 	return nil
 }
 

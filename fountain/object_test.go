@@ -357,3 +357,35 @@ func TestEncoderStore(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestEncoderReadAhead checks that reading source symbols ahead gives the
+// same symbols as reading each on its own, in any order of requests.
+func TestEncoderReadAhead(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 13))
+	const T = 128
+	size := int64(30*T*4 + 77)
+	o, err := NewOTI(size, T, WithMaxBlockSymbols(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := randBytes(r, int(size))
+	plain, _ := NewEncoder(bytes.NewReader(src), o)
+	ahead, _ := NewEncoder(bytes.NewReader(src), o, WithReadAhead(7))
+	a, b := make([]byte, T), make([]byte, T)
+	for i := 0; i < 2000; i++ {
+		sbn := r.IntN(o.Blocks())
+		esi := uint32(r.IntN(o.BlockSymbols(sbn) + 3))
+		if i%3 != 0 {
+			esi = uint32(i/3) % uint32(o.BlockSymbols(sbn)) // mostly in order
+		}
+		if err := plain.Symbol(sbn, esi, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := ahead.Symbol(sbn, esi, b); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Fatalf("block %d ESI %d differs with read-ahead", sbn, esi)
+		}
+	}
+}

@@ -184,7 +184,7 @@ func (s *session) startGenerator(r io.ReaderAt, startESI uint32) error {
 		return fmt.Errorf("encoder scratch file: %w", err)
 	}
 	_ = os.Remove(scratch.Name())
-	enc, err := fountain.NewEncoder(r, s.oti, fountain.WithStore(scratch), fountain.WithCacheBytes(s.node.cfg.encoderCache))
+	enc, err := fountain.NewEncoder(r, s.oti, fountain.WithStore(scratch), fountain.WithCacheBytes(s.node.cfg.encoderCache), fountain.WithReadAhead(16))
 	if err != nil {
 		scratch.Close()
 		return fmt.Errorf("encoder: %w", err)
