@@ -139,7 +139,7 @@ func WithBackPressure() Option {
 }
 
 // WithEncoderCache bounds the memory a serving session spends on cached
-// per-block encoder state (default 96 MiB; blocks beyond it go to a scratch file).
+// per-block encoder state (default 48 MiB; blocks beyond it go to a scratch file).
 func WithEncoderCache(bytes int64) Option {
 	return func(c *config) error {
 		c.encoderCache = bytes
@@ -148,7 +148,7 @@ func WithEncoderCache(bytes int64) Option {
 }
 
 // WithSpillMemory sets how many bytes of received symbols a download keeps
-// in memory before it writes them to its spill files (default 96 MiB; 0
+// in memory before it writes them to its spill files (default 64 MiB; 0
 // writes every symbol to disk at once).
 func WithSpillMemory(bytes int64) Option {
 	return func(c *config) error {
@@ -252,8 +252,8 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			maxChildren:   8,
 			otherChildren: 2,
 			ringBytes:     relay.DefaultCapacity,
-			encoderCache:  96 << 20,
-			spillMemory:   96 << 20,
+			encoderCache:  48 << 20,
+			spillMemory:   64 << 20,
 		},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())

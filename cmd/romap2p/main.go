@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -57,7 +58,16 @@ func commands() map[string]*command {
 	return m
 }
 
+// defaultMemoryLimit is the soft heap limit of a romap2p process unless
+// GOMEMLIMIT says otherwise: the node's buffers are bounded, and the limit
+// makes the garbage collector keep the heap near them instead of letting it
+// grow to twice the live data.
+const defaultMemoryLimit = 256 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	os.Exit(run(os.Args[1:], &cliEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
 }
 
