@@ -262,7 +262,12 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	ch, err := treebuild.NewChooser(n.cfg.chooserOpts...)
+	// A 2 s probe and a 12 % hysteresis: on Table I with staggered joins
+	// this settled the tree 18 s after the last join, where the chooser's
+	// own defaults (1 s, 10 %) kept switching on measurement noise for
+	// about 40 s (internal/swarm BenchmarkSettle).
+	defaults := []treebuild.Option{treebuild.WithProbeWindow(2 * time.Second), treebuild.WithHysteresis(0.12)}
+	ch, err := treebuild.NewChooser(append(defaults, n.cfg.chooserOpts...)...)
 	if err != nil {
 		return nil, err
 	}
