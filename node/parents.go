@@ -91,8 +91,10 @@ func (m *stripeManager) run() {
 		if m.cur != nil {
 			select {
 			case <-m.cur.done:
-				log.Debugw("parent left", "stripe", m.stripe, "peer", m.cur.peer, "err", m.cur.err)
-				m.fail(m.cur.peer)
+				log.Debugw("parent left", "stripe", m.stripe, "peer", m.cur.peer, "err", m.cur.err, "evicted", m.cur.evicted.Load())
+				if !m.cur.evicted.Load() {
+					m.fail(m.cur.peer)
+				}
 				m.cur = nil
 			default:
 				if ch.Stalled(time.Unix(0, m.cur.lastSym.Load()), time.Now()) && !f.allWantedDone() {
@@ -402,11 +404,18 @@ func (f *fetchState) candidates() []peer.AddrInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]peer.AddrInfo, 0, len(f.known))
+	var bad []peer.AddrInfo
 	for id, ai := range f.known {
-		if t, bad := f.bad[id]; bad && time.Since(t) < 10*time.Second {
+		if t, ok := f.bad[id]; ok && time.Since(t) < 10*time.Second {
+			bad = append(bad, ai)
 			continue
 		}
 		out = append(out, ai)
+	}
+	if len(out) == 0 {
+		// Every known peer failed us lately: trying them again beats
+		// waiting with no parent at all.
+		return bad
 	}
 	return out
 }

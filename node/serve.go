@@ -135,6 +135,11 @@ func (s *session) status(asker peer.ID) protocol.Status {
 		if len(path) > 1 {
 			ss.Parent = path[len(path)-2]
 		}
+		if s.fetch == nil && s.stripes > 1 && ss.Children >= ss.MaxChildren && s.victimLocked(asker, i) != nil {
+			// The asker holds fewer of the source's stripes than this
+			// stripe's holder: a slot is open to it (admit evicts).
+			ss.Children = ss.MaxChildren - 1
+		}
 		st.Stripes = append(st.Stripes, ss)
 	}
 	s.mu.Unlock()
@@ -157,9 +162,30 @@ func (s *session) maxChildrenLocked(stripe int) int {
 		// stripes' trees spread the relaying over every peer.
 		return max(1, (s.node.cfg.maxChildren+s.stripes-1)/s.stripes)
 	}
-	home := treebuild.HomeStripe(s.node.host.ID(), s.stripes)
 	f := treebuild.FanOut{Home: s.node.cfg.maxChildren, Other: s.node.cfg.otherChildren}
+	home := stripe
+	if !s.homeLocked(stripe) {
+		home = -1
+	}
 	return f.MaxChildren(stripe, home, s.complete)
+}
+
+// homeLocked reports whether stripe is one in which this node spends its
+// uplink. A node that receives a stripe straight from a source is that
+// stripe's interior node: the source sends each stripe to a few children
+// only, so they must pass it on to everyone else. A node fed by no source
+// directly takes the stripe its ID hashes to (treebuild.HomeStripe).
+func (s *session) homeLocked(stripe int) bool {
+	fed := false
+	for i, p := range s.paths {
+		if len(p) == 1 && s.stripeUp[i].Load() != nil {
+			if i == stripe {
+				return true
+			}
+			fed = true
+		}
+	}
+	return !fed && treebuild.HomeStripe(s.node.host.ID(), s.stripes) == stripe
 }
 
 // uploadRate sums the current rates of the children.
@@ -225,10 +251,15 @@ func (c *child) sendPath(path []peer.ID) {
 }
 
 func (c *child) close(reason string) {
+	c.closeWith(protocol.GoodbyeShutdown, reason)
+}
+
+// closeWith ends the subscription, telling the child why when reason is set.
+func (c *child) closeWith(code protocol.GoodbyeCode, reason string) {
 	c.closeOnce.Do(func() {
 		if reason != "" {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = c.w.SendControl(ctx, protocol.AppendGoodbyeFrame(nil, protocol.GoodbyeShutdown, reason))
+			_ = c.w.SendControl(ctx, protocol.AppendGoodbyeFrame(nil, code, reason))
 			cancel()
 		}
 		_ = c.cons.Close()
@@ -264,12 +295,6 @@ func (n *Node) handleSymbols(st network.Stream) {
 		// its own (k, i) filter is applied as asked.
 		log.Debugw("subscriber uses a different stripe count", "peer", remote, "theirs", stripes, "ours", sess.stripes)
 	}
-	reply, ok := sess.admit(remote, stripes, stripe, sub.Probe)
-	if !ok {
-		_ = protocol.WriteSubscribeReply(st, &reply)
-		_ = st.Close()
-		return
-	}
 	cons, err := sess.ring.Subscribe(relay.WithStripe(uint32(stripes), uint32(stripe)))
 	if err != nil {
 		_ = protocol.WriteSubscribeReply(st, &protocol.SubscribeReply{Reason: "closing"})
@@ -279,16 +304,25 @@ func (n *Node) handleSymbols(st network.Stream) {
 	c := &child{s: sess, peer: remote, stream: st, stripe: stripe, stripes: stripes, probe: sub.Probe, cons: cons, started: time.Now()}
 	c.w = relay.NewWriter(cons, sess.counting(st, remote))
 	c.setFinished(sub.Finished)
+	// Admission and joining the children are one step, so that concurrent
+	// subscriptions cannot all take the same free slot.
+	reply, ok := sess.admit(c)
+	if !ok {
+		_ = cons.Close()
+		_ = protocol.WriteSubscribeReply(st, &reply)
+		_ = st.Close()
+		return
+	}
 	if err := protocol.WriteSubscribeReply(st, &reply); err != nil {
+		sess.mu.Lock()
+		delete(sess.children, c)
+		sess.mu.Unlock()
 		_ = cons.Close()
 		_ = st.Reset()
 		return
 	}
 	_ = st.SetDeadline(time.Time{})
 
-	sess.mu.Lock()
-	sess.children[c] = struct{}{}
-	sess.mu.Unlock()
 	n.host.ConnManager().Protect(remote, "roma-child")
 	log.Debugw("child joined", "cid", sess.cid, "peer", remote, "stripe", stripe, "of", stripes, "probe", sub.Probe)
 	sess.refreshDemand()
@@ -334,8 +368,10 @@ func (n *Node) handleSymbols(st network.Stream) {
 	}
 }
 
-// admit decides whether to take a child in a stripe, and builds the reply.
-func (s *session) admit(who peer.ID, stripes, stripe int, probe bool) (protocol.SubscribeReply, bool) {
+// admit decides whether to take child c in its stripe, builds the reply and,
+// when it accepts, adds c to the session's children.
+func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
+	who, stripe := c.peer, c.stripe
 	path := s.path(stripe % max(1, s.stripes))
 	w := s.wireWidth(stripe % max(1, s.stripes))
 	reply := protocol.SubscribeReply{Path: path, Width: w, Depth: len(path) - 1}
@@ -343,51 +379,67 @@ func (s *session) admit(who peer.ID, stripes, stripe int, probe bool) (protocol.
 		reply.Reason = "you are on my path: loop"
 		return reply, false
 	}
-	if probe {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.probe {
 		reply.Accepted = true
+		s.children[c] = struct{}{}
 		return reply, true
 	}
-	s.mu.Lock()
 	n := 0
-	for c := range s.children {
-		if !c.probe && c.stripe == stripe && c.peer != who {
+	for o := range s.children {
+		if !o.probe && o.stripe == stripe && o.peer != who {
 			n++
 		}
 	}
 	limit := s.maxChildrenLocked(stripe)
-	var redirect []*child
-	if n >= limit && s.stripes > 1 && treebuild.HomeStripe(who, s.stripes) == stripe {
-		// A peer whose home is this stripe is the interior node the stripe's
-		// tree needs: it takes the place of a child that is only passing
-		// through (that child re-attaches below it).
-		for c := range s.children {
-			if !c.probe && c.stripe == stripe && treebuild.HomeStripe(c.peer, s.stripes) != stripe {
-				go c.close("evicted: making room for an interior node of this stripe")
-				n--
-				break
-			}
+	if n >= limit && s.stripes > 1 && s.fetch == nil {
+		if v := s.victimLocked(who, stripe); v != nil {
+			delete(s.children, v)
+			go v.closeWith(protocol.GoodbyeEvicted, "the source spreads its stripes over more peers")
+			n--
 		}
 	}
-	if n >= limit {
-		for c := range s.children {
-			if !c.probe && c.stripe == stripe {
-				redirect = append(redirect, c)
-			}
+	if n < limit {
+		reply.Accepted = true
+		s.children[c] = struct{}{}
+		return reply, true
+	}
+	reply.Reason = "full"
+	for o := range s.children {
+		if o.probe || o.stripe != stripe {
+			continue
+		}
+		if len(reply.Redirect) == protocol.MaxPeers {
+			break
+		}
+		reply.Redirect = append(reply.Redirect, s.node.addrInfo(o.peer))
+	}
+	return reply, false
+}
+
+// victimLocked picks, at the original source, a child of stripe to make
+// room for who: the source's stripes are spread so that no peer holds two
+// more of them than another. A peer that holds several stripes straight
+// from the source gives one up to a peer that holds none; it re-attaches
+// below the newcomer, which relays that stripe to everyone.
+func (s *session) victimLocked(who peer.ID, stripe int) *child {
+	held := map[peer.ID]int{}
+	for c := range s.children {
+		if !c.probe && c.stripes == s.stripes {
+			held[c.peer]++
 		}
 	}
-	s.mu.Unlock()
-	if n >= limit {
-		reply.Reason = "full"
-		for _, c := range redirect {
-			if len(reply.Redirect) == protocol.MaxPeers {
-				break
-			}
-			reply.Redirect = append(reply.Redirect, s.node.addrInfo(c.peer))
+	var victim *child
+	for c := range s.children {
+		if c.probe || c.stripe != stripe || c.stripes != s.stripes {
+			continue
 		}
-		return reply, false
+		if held[c.peer] >= held[who]+2 && (victim == nil || held[c.peer] > held[victim.peer]) {
+			victim = c
+		}
 	}
-	reply.Accepted = true
-	return reply, true
+	return victim
 }
 
 // counting wraps a child's stream so uploaded bytes are counted.

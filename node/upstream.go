@@ -40,6 +40,7 @@ type upstream struct {
 
 	done      chan struct{}
 	err       error
+	evicted   atomic.Bool // the parent made room for another child; it is healthy
 	closeOnce sync.Once
 }
 
@@ -176,6 +177,7 @@ func (u *upstream) run(br *bufio.Reader) {
 			}
 		case protocol.FrameGoodbye:
 			g, _ := fm.Goodbye()
+			u.evicted.Store(g.Code == protocol.GoodbyeEvicted)
 			log.Debugw("parent said goodbye", "peer", u.peer, "code", g.Code, "text", g.Text)
 			return
 		}
