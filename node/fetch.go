@@ -224,6 +224,11 @@ type fetchState struct {
 	mu    sync.Mutex
 	known map[peer.ID]peer.AddrInfo // peers seen for this content
 	bad   map[peer.ID]time.Time     // peers that fed bad symbols
+	// seeds are peers known to hold the whole file; extraRefused those
+	// that refused or dropped an extra subscription lately.
+	seeds        map[peer.ID]time.Time
+	extraRefused map[peer.ID]time.Time
+	origins      map[peer.ID]bool // peers that announced role source
 
 	completeOnce sync.Once
 	completing   atomic.Bool // set once every block is here: stop finding parents
@@ -248,7 +253,11 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		decodeCh: make(chan int, s.blocks()),
 		known:    make(map[peer.ID]peer.AddrInfo),
 		bad:      make(map[peer.ID]time.Time),
-		started:  time.Now(),
+
+		seeds:        make(map[peer.ID]time.Time),
+		extraRefused: make(map[peer.ID]time.Time),
+		origins:      make(map[peer.ID]bool),
+		started:      time.Now(),
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)

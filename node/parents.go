@@ -13,6 +13,14 @@ import (
 	"github.com/romap2p/romap2p/treebuild"
 )
 
+// probeShare: a peer that receives at least this share of its parent's
+// width in a stripe only probes candidates wider than that parent.
+const probeShare = 0.8
+
+// tailShare: once a peer holds this share of the symbols it needs, it stops
+// probing (the stripe managers still fail over).
+const tailShare = 0.8
+
 // stallTimeout is how long a parent may send nothing before it is replaced.
 const stallTimeout = 3 * time.Second
 
@@ -30,6 +38,10 @@ func (f *fetchState) manageParents() {
 	for i := 0; i < s.stripes; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); f.keepStripe(i) }()
+	}
+	if s.stripes > 1 && len(f.cfg.parents) == 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); f.manageExtra() }()
 	}
 	wg.Wait()
 }
@@ -277,6 +289,7 @@ func (m *stripeManager) refresh(peers []peer.AddrInfo) {
 	close(answers)
 	for a := range answers {
 		f.learn(a.st.Peers...)
+		f.noteComplete(a.id, a.st.Role == protocol.RoleSource || a.st.Role == protocol.RoleComplete, a.st.Role == protocol.RoleSource)
 		if a.st.Role == protocol.RoleNone {
 			delete(m.cands, a.id)
 			continue
@@ -321,7 +334,19 @@ func (m *stripeManager) reevaluate() {
 	if c, ok := m.cands[cur.peer]; ok {
 		c.Measured, c.MeasuredAt, c.MeasuredWidth = curRate, time.Now(), c.Width
 	}
-	probes := ch.NextProbe(self, cur.peer, curRate, m.candList(), time.Now())
+	// A probe receives real symbols, and a relay in the same stripe forwards
+	// the same ones our parent does: every probe costs duplicates. So probe
+	// only when it can pay: when we get nearly all our parent receives, only
+	// a candidate wider than the parent can do better; near the end of the
+	// download a switch no longer pays for its probe.
+	base := curRate
+	if c, ok := m.cands[cur.peer]; ok && c.Width > 0 && curRate >= probeShare*c.Width {
+		base = c.Width
+	}
+	var probes []peer.ID
+	if float64(s.symbolsNew.Load()) < tailShare*float64(s.neededSymbols()) {
+		probes = ch.NextProbe(self, cur.peer, base, m.candList(), time.Now())
+	}
 	if len(probes) > 0 {
 		var wg sync.WaitGroup
 		results := make([]float64, len(probes))
@@ -359,6 +384,14 @@ func (m *stripeManager) reevaluate() {
 	}
 	nu, err := s.subscribe(s.ctx, s.node.addrInfo(choice.ID), s.stripes, m.stripe, false)
 	if err != nil {
+		var ref *errRefused
+		if errors.As(err, &ref) && ref.reason == "full" {
+			// Its slot went to someone else meanwhile: no fault of its own.
+			if c, ok := m.cands[choice.ID]; ok {
+				c.Measured, c.MeasuredAt = 0, time.Time{}
+			}
+			return
+		}
 		m.fail(choice.ID)
 		return
 	}
@@ -384,6 +417,12 @@ func (m *stripeManager) reevaluate() {
 // at which its symbols arrived (bytes/s): min(its width, the link to us).
 func (m *stripeManager) probe(id peer.ID) (float64, error) {
 	s := m.f.s
+	if m.f.isOrigin(id) && s.stripes > 1 {
+		// Nothing is wider than the original source, and a probe of it
+		// would take symbols its stripe child forwards to us anyway (they
+		// share its generator): a slot it offers is taken without a probe.
+		return math.Inf(1), nil
+	}
 	u, err := s.subscribe(s.ctx, s.node.addrInfo(id), s.stripes, m.stripe, true)
 	if err != nil {
 		return 0, err

@@ -118,9 +118,12 @@ func (s *session) status(asker peer.ID) protocol.Status {
 	}
 	perStripe := make([]int, s.stripes)
 	for c := range s.children {
-		if !c.probe && c.stripe < s.stripes {
+		if !c.probe && c.stripe < s.stripes && !s.isExtraSub(c.stripes) {
 			perStripe[c.stripe]++
 		}
+	}
+	if s.fetch == nil && s.stripes > 1 {
+		s.uplinkIdleLocked() // keeps the peak upload rate current
 	}
 	for i := 0; i < s.stripes; i++ {
 		path := s.pathLocked(i)
@@ -386,9 +389,12 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 		s.children[c] = struct{}{}
 		return reply, true
 	}
+	if s.isExtraSub(c.stripes) {
+		return s.admitExtraLocked(c, reply)
+	}
 	n := 0
 	for o := range s.children {
-		if !o.probe && o.stripe == stripe && o.peer != who {
+		if !o.probe && o.stripe == stripe && o.peer != who && !s.isExtraSub(o.stripes) {
 			n++
 		}
 	}
@@ -414,6 +420,32 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 			break
 		}
 		reply.Redirect = append(reply.Redirect, s.node.addrInfo(o.peer))
+	}
+	return reply, false
+}
+
+// admitExtraLocked decides on an extra, whole-stream subscription (see
+// extra.go): a complete peer takes up to its fan-out limit of them, the
+// original source only while its uplink has room, a peer still fetching
+// none (it would only forward what its stripe parents send).
+func (s *session) admitExtraLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, bool) {
+	n := 0
+	for o := range s.children {
+		if !o.probe && s.isExtraSub(o.stripes) && o.peer != c.peer {
+			n++
+		}
+	}
+	switch {
+	case !s.complete:
+		reply.Reason = "not complete: subscribe to a stripe"
+	case n >= s.node.cfg.maxChildren:
+		reply.Reason = "full"
+	case s.fetch == nil && !s.uplinkIdleLocked():
+		reply.Reason = "busy: the stripes use this uplink"
+	default:
+		reply.Accepted = true
+		s.children[c] = struct{}{}
+		return reply, true
 	}
 	return reply, false
 }

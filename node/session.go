@@ -50,6 +50,9 @@ type session struct {
 	doneErr      error
 	lastGood     time.Time // last time a new symbol arrived
 
+	// peakUpload is the highest upload rate seen (bytes/s), to tell when
+	// the uplink has room for extra subscribers.
+	peakUpload float64
 	// reported is the finished set last sent upstream.
 	reported protocol.BlockSet
 
@@ -99,6 +102,15 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte) (*sessi
 		stripeUp:  make([]atomic.Pointer[upstream], n.cfg.stripes),
 	}
 	return s, nil
+}
+
+// neededSymbols is K summed over the blocks.
+func (s *session) neededSymbols() int {
+	n := 0
+	for b := 0; b < s.blocks(); b++ {
+		n += s.oti.BlockSymbols(b)
+	}
+	return n
 }
 
 // blocks returns Z, the number of source blocks.
@@ -326,6 +338,7 @@ type demandSnap struct {
 type childWant struct {
 	stripes, stripe uint32
 	win             protocol.BlockSet // the child's window of wanted blocks
+	cons            *relay.Consumer   // the child's reader of the ring
 }
 
 // windowBlocks is how many of its first unfinished blocks a child is sent
@@ -344,28 +357,40 @@ func window(fin protocol.BlockSet, z, n int) protocol.BlockSet {
 	return w
 }
 
-// wantsBlock reports whether some child wants block sbn and this node can
-// generate it.
-func (d *demandSnap) wantsBlock(sbn int) bool {
+// wantsBlock reports whether some child selected by ready (nil: every
+// child) wants block sbn and this node can generate it.
+func (d *demandSnap) wantsBlock(sbn int, ready []bool) bool {
 	if !d.mine.Has(uint8(sbn)) {
 		return false
 	}
 	for i := range d.subs {
-		if d.subs[i].win.Has(uint8(sbn)) {
+		if (ready == nil || ready[i]) && d.subs[i].win.Has(uint8(sbn)) {
 			return true
 		}
 	}
 	return false
 }
 
-// wants reports whether some child still needs symbol (sbn, esi).
-func (d *demandSnap) wants(sbn int, esi uint32) bool {
+// anyWanted reports whether some child wants one of the first z blocks that
+// this node can generate.
+func (d *demandSnap) anyWanted(z int) bool {
+	for b := 0; b < z; b++ {
+		if d.wantsBlock(b, nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// wants reports whether some child selected by ready (nil: every child)
+// still needs symbol (sbn, esi).
+func (d *demandSnap) wants(sbn int, esi uint32, ready []bool) bool {
 	if !d.mine.Has(uint8(sbn)) {
 		return false
 	}
 	for i := range d.subs {
 		w := &d.subs[i]
-		if w.win.Has(uint8(sbn)) && esi%w.stripes == w.stripe {
+		if (ready == nil || ready[i]) && w.win.Has(uint8(sbn)) && esi%w.stripes == w.stripe {
 			return true
 		}
 	}
@@ -385,7 +410,7 @@ func (s *session) refreshDemand() {
 	s.mu.Lock()
 	d := &demandSnap{mine: s.servableLocked(), subs: make([]childWant, 0, len(s.children))}
 	for c := range s.children {
-		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), win: window(c.finished(), s.blocks(), windowBlocks)})
+		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), win: window(c.finished(), s.blocks(), windowBlocks), cons: c.cons})
 	}
 	s.mu.Unlock()
 	s.demandPtr.Store(d)

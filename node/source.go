@@ -230,6 +230,7 @@ type generator struct {
 	start  uint32
 	esi    []uint32 // next ESI per block
 	cursor int      // next block to consider
+	ready  []bool   // scratch for readyMask
 }
 
 func newGenerator(s *session, enc *fountain.Encoder, start uint32) *generator {
@@ -240,8 +241,9 @@ func newGenerator(s *session, enc *fountain.Encoder, start uint32) *generator {
 	return g
 }
 
-// next picks the next (sbn, esi) that some child still needs.
-func (g *generator) next(d *demandSnap) (int, uint32, bool) {
+// next picks the next (sbn, esi) that some child selected by ready (nil:
+// every child) still needs.
+func (g *generator) next(d *demandSnap, ready []bool) (int, uint32, bool) {
 	z := len(g.esi)
 	for tries := 0; tries < z; tries++ {
 		b := g.cursor
@@ -249,22 +251,44 @@ func (g *generator) next(d *demandSnap) (int, uint32, bool) {
 		if g.cursor == z {
 			g.cursor = 0
 		}
-		if !d.wantsBlock(b) {
+		if !d.wantsBlock(b, ready) {
 			continue
 		}
-		// Find an ESI of this block in a stripe a child wants.
+		// Find an ESI of this block in a stripe a child wants. ESIs that
+		// no ready child takes are left for later rounds.
 		for n := 0; n < protocol.MaxStripes; n++ {
 			esi := g.esi[b]
-			g.esi[b]++
-			if g.esi[b] > protocol.MaxESI {
-				g.esi[b] = g.start
-			}
-			if d.wants(b, esi) {
+			if d.wants(b, esi, ready) {
+				g.advance(b)
 				return b, esi, true
 			}
+			if !d.wants(b, esi, nil) {
+				g.advance(b) // nobody wants it at all: skip for good
+				continue
+			}
+			break // a child wants it but has no room now
 		}
 	}
 	return 0, 0, false
+}
+
+// advance moves block b's ESI counter on, wrapping within this node's range.
+func (g *generator) advance(b int) {
+	g.esi[b]++
+	if g.esi[b] > protocol.MaxESI {
+		g.esi[b] = g.start
+	}
+}
+
+// readyMask marks the children whose readers have room in the ring: a
+// symbol made only for children without room would be skipped unread.
+func (g *generator) readyMask(d *demandSnap) []bool {
+	g.ready = g.ready[:0]
+	for i := range d.subs {
+		c := d.subs[i].cons
+		g.ready = append(g.ready, c == nil || c.HasRoom(0))
+	}
+	return g.ready
 }
 
 // run fills the ring while some child can take more. It waits for demand
@@ -275,14 +299,20 @@ func (g *generator) run(ctx context.Context) error {
 		if err := g.s.ring.WaitDemand(ctx, 0); err != nil {
 			return err
 		}
-		sbn, esi, ok := g.next(g.s.demand())
+		d := g.s.demand()
+		sbn, esi, ok := g.next(d, g.readyMask(d))
 		if !ok {
-			// No child needs anything we have: idle until that changes.
+			// No child with room needs anything we have: idle until that
+			// changes (briefly when some child wants more but is busy).
+			wait := 100 * time.Millisecond
+			if d.anyWanted(len(g.esi)) {
+				wait = 2 * time.Millisecond
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-g.s.genWake():
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(wait):
 			}
 			continue
 		}

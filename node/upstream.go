@@ -25,18 +25,20 @@ type upstream struct {
 	stripes int
 	stripe  int
 	probe   bool
+	extra   bool // a whole-stream upstream beside the stripe parents
 	stream  network.Stream
 	reply   *protocol.SubscribeReply
 	started time.Time
 
 	wmu sync.Mutex // serialises our control frames on the stream
 
-	symbols  atomic.Uint64 // symbols received
-	fresh    atomic.Uint64 // of which new to this node
-	lastSym  atomic.Int64  // unix nanoseconds of the last symbol
-	width    atomic.Uint64 // the parent's width, as it last told
-	meter    *rateMeter    // new bytes per second from this parent
-	rawMeter *rateMeter    // all symbol bytes per second from this parent
+	symbols   atomic.Uint64 // symbols received
+	fresh     atomic.Uint64 // of which new to this node
+	lastSym   atomic.Int64  // unix nanoseconds of the last symbol
+	lastFresh atomic.Int64  // unix nanoseconds of the last new symbol
+	width     atomic.Uint64 // the parent's width, as it last told
+	meter     *rateMeter    // new bytes per second from this parent
+	rawMeter  *rateMeter    // all symbol bytes per second from this parent
 
 	done      chan struct{}
 	err       error
@@ -89,7 +91,7 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 		return nil, &errRefused{peer: ai.ID, reason: reply.Reason, redirect: reply.Redirect}
 	}
 	_ = st.SetDeadline(time.Time{})
-	if !probe && s.setPath(stripe%max(1, s.stripes), reply.Path) {
+	if !probe && !s.isExtraSub(stripes) && s.setPath(stripe%max(1, s.stripes), reply.Path) {
 		_ = st.Reset()
 		return nil, &errRefused{peer: ai.ID, reason: "its path contains this node"}
 	}
@@ -100,6 +102,7 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	}
 	u.width.Store(reply.Width)
 	u.lastSym.Store(time.Now().UnixNano())
+	u.lastFresh.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	s.upstreams[u] = struct{}{}
 	s.mu.Unlock()
@@ -154,6 +157,7 @@ func (u *upstream) run(br *bufio.Reader) {
 				continue // duplicate: neither stored nor forwarded
 			}
 			u.fresh.Add(1)
+			u.lastFresh.Store(time.Now().UnixNano())
 			s.symbolsNew.Add(1)
 			u.meter.add(len(fm.Payload))
 			s.goodput.add(len(fm.Payload))

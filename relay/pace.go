@@ -82,6 +82,22 @@ func (r *Ring) WaitDemand(ctx context.Context, lead int) error {
 	return nil
 }
 
+// HasRoom reports whether the consumer is fewer than lead symbols behind the
+// head (lead <= 0 means half the ring): a symbol committed now would reach
+// it rather than be skipped. A producer that generates for particular
+// consumers checks it for them, so it never runs at the pace of consumers
+// that would not take what it makes.
+func (c *Consumer) HasRoom(lead int) bool {
+	r := c.r
+	l := r.held / 2
+	if lead > 0 {
+		l = uint64(lead)
+	}
+	l = min(max(l, 1), r.held)
+	h := r.head.Load()
+	return h-min(c.cursor.Load(), h) < l
+}
+
 // demand reports whether some non-sink consumer is fewer than lead symbols
 // behind the head, or the ring is closed (so the producer finds out).
 func (r *Ring) demand(lead uint64) bool {
