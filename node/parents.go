@@ -15,7 +15,7 @@ import (
 
 // probeShare: a peer that receives at least this share of its parent's
 // width in a stripe only probes candidates wider than that parent.
-const probeShare = 0.8
+const probeShare = 0.5
 
 // tailShare: once a peer holds this share of the symbols it needs, it stops
 // probing (the stripe managers still fail over).
