@@ -37,7 +37,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet, env *cliEnv) {
 	fs.BoolVar(&f.public, "public-dht", false, "also bootstrap from the public IPFS DHT peers")
 	fs.BoolVar(&f.noDHT, "no-dht", false, "run without a DHT (peers only from --bootstrap and peer exchange)")
 	fs.StringVar(&f.security, "security", string(node.SecurityTLS), "preferred channel security: tls or noise")
-	fs.IntVar(&f.stripes, "stripes", 1, "cut the symbol stream into `K` stripes, each with its own tree")
+	fs.IntVar(&f.stripes, "stripes", 8, "cut the symbol stream into `K` stripes, each with its own tree (1: the paper's single tree)")
 	fs.IntVar(&f.maxChildren, "max-children", 8, "most children this node feeds at once")
 	fs.StringVar(&f.uploadLimit, "upload-limit", "", "cap on this node's total upload `RATE` (e.g. 2MB/s, 10Mbit/s); empty: none")
 }

@@ -45,7 +45,7 @@ func (f *swarmFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.peers, "peers", 0, "run a uniform swarm of `N` receivers instead of a matrix")
 	fs.Float64Var(&f.rate, "rate", 0, "pair rate in `MBIT`/s of a uniform swarm (0: only the access caps limit)")
 	fs.StringVar(&f.size, "size", "64MiB", "file `SIZE` in bytes (suffixes KiB, MiB, GiB, KB, MB, GB)")
-	fs.IntVar(&f.stripes, "stripes", 1, "number of stripes, each with its own tree")
+	fs.IntVar(&f.stripes, "stripes", 8, "number of stripes, each with its own tree (1: the paper's single tree)")
 	fs.Float64Var(&f.uplink, "uplink", 100, "uplink cap in `MBIT`/s of every host without its own (0: none)")
 	fs.Float64Var(&f.downlink, "downlink", 100, "downlink cap in `MBIT`/s of every host without its own (0: none)")
 	fs.DurationVar(&f.stagger, "stagger", 0, "time between successive receivers' joins (`DURATION`)")

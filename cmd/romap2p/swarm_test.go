@@ -39,7 +39,7 @@ func TestSwarmCommandJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	report := filepath.Join(dir, "report")
-	stdout, stderr, err := runSwarmCommand(t, "--json", "--matrix", matrix, "--source", "S", "--size", "2MiB", "--report", report, "--tree", "widest")
+	stdout, stderr, err := runSwarmCommand(t, "--json", "--matrix", matrix, "--source", "S", "--size", "2MiB", "--report", report, "--tree", "widest", "--stripes", "1")
 	if err != nil {
 		t.Fatalf("swarm: %v\nstderr:\n%s", err, stderr)
 	}
