@@ -455,12 +455,24 @@ func (s *session) admitExtraLocked(c *child, reply protocol.SubscribeReply) (pro
 // more of them than another. A peer that holds several stripes straight
 // from the source gives one up to a peer that holds none; it re-attaches
 // below the newcomer, which relays that stripe to everyone.
+//
+// A child that takes its stripe at less than half the median rate of the
+// source's children also gives way to a peer that holds no stripe: every
+// other peer receives that stripe through it, so a slow link there would
+// starve the whole stripe.
 func (s *session) victimLocked(who peer.ID, stripe int) *child {
 	held := map[peer.ID]int{}
+	var rates []float64
 	for c := range s.children {
 		if !c.probe && c.stripes == s.stripes {
 			held[c.peer]++
+			rates = append(rates, c.cons.Stats().Rate)
 		}
+	}
+	median := 0.0
+	if len(rates) > 0 {
+		slices.Sort(rates)
+		median = rates[len(rates)/2]
 	}
 	var victim *child
 	for c := range s.children {
@@ -471,8 +483,27 @@ func (s *session) victimLocked(who peer.ID, stripe int) *child {
 			victim = c
 		}
 	}
-	return victim
+	if victim != nil || held[who] > 0 {
+		return victim
+	}
+	for c := range s.children {
+		if c.probe || c.stripe != stripe || c.stripes != s.stripes || time.Since(c.started) < slowAfter {
+			continue
+		}
+		if c.cons.Stats().Rate < slowShare*median {
+			return c
+		}
+	}
+	return nil
 }
+
+const (
+	// slowShare and slowAfter: a source child measured for slowAfter that
+	// takes less than slowShare of the median child's rate gives its
+	// stripe up to a peer that holds none.
+	slowShare = 0.5
+	slowAfter = 2 * time.Second
+)
 
 // counting wraps a child's stream so uploaded bytes are counted.
 func (s *session) counting(w io.Writer, to peer.ID) io.Writer {
