@@ -7,14 +7,16 @@ import (
 )
 
 // Extra upstreams. With stripes, a peer has one parent per stripe, and
-// those parents forward what the source sent into their stripe. A peer
-// that holds the whole file (a complete peer, or the original source once
-// its stripe children need nothing more) generates symbols from its own
-// part of the ESI space instead: they never repeat what the trees carry, so
-// they add up with the stripes at no cost in duplicates. A fetching peer
-// therefore subscribes to the whole stream of up to maxExtra such peers
-// while it still needs blocks, and drops one that stops delivering new
-// symbols.
+// those parents forward what the source sent into their stripe. A complete
+// peer (one that fetched the whole file) generates symbols from its own
+// part of the ESI space instead, which the trees never carry. A fetching
+// peer therefore subscribes to the whole stream of up to maxExtra complete
+// peers while it still needs blocks. Its ring sends each symbol it makes to
+// every child that wants it, so what an extra subscriber gets may also
+// reach it through a stripe child of that peer: an extra upstream that
+// delivers more than extraDupShare duplicates, or nothing new for
+// extraIdle, is dropped. The original source is never taken as an extra:
+// its symbols are exactly what its stripe children forward.
 
 const (
 	// maxExtra bounds the whole-stream upstreams a peer keeps beside its
@@ -27,11 +29,8 @@ const (
 	extraIdle = 2 * time.Second
 	// extraDupShare drops an extra upstream whose symbols were mostly
 	// duplicates (measured once it has sent extraMinSymbols).
-	extraDupShare   = 0.5
-	extraMinSymbols = 256
-	// idleShare: the original source serves an extra subscriber only while
-	// its children take less than this share of its peak upload rate.
-	idleShare = 0.5
+	extraDupShare   = 0.1
+	extraMinSymbols = 128
 )
 
 // noteComplete records that p holds the whole file (status role source or
@@ -68,6 +67,11 @@ func (f *fetchState) seedList() []peer.ID {
 			continue
 		}
 		if t, bad := f.extraRefused[p]; bad && time.Since(t) < 2*time.Second {
+			continue
+		}
+		if f.origins[p] {
+			// The original source's symbols are the ones its stripe
+			// children forward: as an extra it would mostly repeat them.
 			continue
 		}
 		out = append(out, p)
@@ -159,18 +163,4 @@ func (s *session) isStripeParent(p peer.ID) bool {
 // session is an extra, whole-stream one beside a peer's stripe parents.
 func (s *session) isExtraSub(stripes int) bool {
 	return s.stripes > 1 && stripes == 1
-}
-
-// uplinkIdleLocked reports whether the children take well under the upload
-// rate this node has reached, so an extra subscriber would use spare
-// uplink rather than slow the stripes' trees. It also tracks that peak.
-func (s *session) uplinkIdleLocked() bool {
-	sum := 0.0
-	for c := range s.children {
-		sum += c.cons.Stats().Rate
-	}
-	if sum > s.peakUpload {
-		s.peakUpload = sum
-	}
-	return sum < idleShare*s.peakUpload
 }

@@ -122,9 +122,6 @@ func (s *session) status(asker peer.ID) protocol.Status {
 			perStripe[c.stripe]++
 		}
 	}
-	if s.fetch == nil && s.stripes > 1 {
-		s.uplinkIdleLocked() // keeps the peak upload rate current
-	}
 	for i := 0; i < s.stripes; i++ {
 		path := s.pathLocked(i)
 		ss := protocol.StripeStatus{
@@ -425,9 +422,10 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 }
 
 // admitExtraLocked decides on an extra, whole-stream subscription (see
-// extra.go): a complete peer takes up to its fan-out limit of them, the
-// original source only while its uplink has room, a peer still fetching
-// none (it would only forward what its stripe parents send).
+// extra.go): a complete peer takes up to its fan-out limit of them; the
+// original source (whose symbols its stripe children forward anyway) and a
+// peer still fetching (which would only forward what its parents send)
+// take none.
 func (s *session) admitExtraLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, bool) {
 	n := 0
 	for o := range s.children {
@@ -440,8 +438,8 @@ func (s *session) admitExtraLocked(c *child, reply protocol.SubscribeReply) (pro
 		reply.Reason = "not complete: subscribe to a stripe"
 	case n >= s.node.cfg.maxChildren:
 		reply.Reason = "full"
-	case s.fetch == nil && !s.uplinkIdleLocked():
-		reply.Reason = "busy: the stripes use this uplink"
+	case s.fetch == nil:
+		reply.Reason = "original source: subscribe to a stripe"
 	default:
 		reply.Accepted = true
 		s.children[c] = struct{}{}

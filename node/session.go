@@ -50,9 +50,6 @@ type session struct {
 	doneErr      error
 	lastGood     time.Time // last time a new symbol arrived
 
-	// peakUpload is the highest upload rate seen (bytes/s), to tell when
-	// the uplink has room for extra subscribers.
-	peakUpload float64
 	// reported is the finished set last sent upstream.
 	reported protocol.BlockSet
 
