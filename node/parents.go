@@ -107,13 +107,13 @@ func (m *stripeManager) run() {
 				if !m.cur.evicted.Load() {
 					m.fail(m.cur.peer)
 				}
-				m.cur = nil
+				m.clearCurrent()
 			default:
 				if ch.Stalled(time.Unix(0, m.cur.lastSym.Load()), time.Now()) && !f.allWantedDone() {
 					log.Infow("parent stalled: failing over", "stripe", m.stripe, "peer", m.cur.peer)
 					m.fail(m.cur.peer)
 					m.cur.close()
-					m.cur = nil
+					m.clearCurrent()
 				}
 			}
 		}
@@ -169,6 +169,14 @@ func (m *stripeManager) setCurrent(u *upstream) {
 	m.cur = u
 	m.f.s.setStripeUpstream(m.stripe, u)
 	log.Debugw("parent", "cid", m.f.s.cid, "stripe", m.stripe, "peer", u.peer)
+}
+
+// clearCurrent forgets a parent that left: the stripe's width drops to zero
+// at once, so that peers looking for a parent in this stripe do not take
+// this node for a live branch while it has nothing to forward.
+func (m *stripeManager) clearCurrent() {
+	m.cur = nil
+	m.f.s.setStripeUpstream(m.stripe, nil)
 }
 
 // fail marks a candidate as having failed us now.
