@@ -117,6 +117,7 @@ func (s *session) status(asker peer.ID) protocol.Status {
 		st.Role = protocol.RoleSeeking
 	}
 	perStripe := make([]int, s.stripes)
+	s.evictSlowLocked()
 	for c := range s.children {
 		if !c.probe && c.stripe < s.stripes && !s.isExtraSub(c.stripes) {
 			perStripe[c.stripe]++
@@ -135,7 +136,9 @@ func (s *session) status(asker peer.ID) protocol.Status {
 		if len(path) > 1 {
 			ss.Parent = path[len(path)-2]
 		}
-		if s.fetch == nil && s.stripes > 1 && ss.Children >= ss.MaxChildren && s.victimLocked(asker, i) != nil {
+		if s.fetch == nil && s.stripes > 1 && s.bannedLocked(asker) {
+			ss.Children = ss.MaxChildren // no slot for a peer too slow to relay
+		} else if s.fetch == nil && s.stripes > 1 && ss.Children >= ss.MaxChildren && s.victimLocked(asker, i) != nil {
 			// The asker holds fewer of the source's stripes than this
 			// stripe's holder: a slot is open to it (admit evicts).
 			ss.Children = ss.MaxChildren - 1
@@ -396,6 +399,18 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 		}
 	}
 	limit := s.maxChildrenLocked(stripe)
+	if s.stripes > 1 && s.fetch == nil {
+		s.evictSlowLocked()
+		if s.bannedLocked(who) {
+			reply.Reason = "full"
+			for o := range s.children {
+				if !o.probe && o.stripe == stripe && len(reply.Redirect) < protocol.MaxPeers {
+					reply.Redirect = append(reply.Redirect, s.node.addrInfo(o.peer))
+				}
+			}
+			return reply, false
+		}
+	}
 	if n >= limit && s.stripes > 1 && s.fetch == nil {
 		if v := s.victimLocked(who, stripe); v != nil {
 			delete(s.children, v)
@@ -453,24 +468,12 @@ func (s *session) admitExtraLocked(c *child, reply protocol.SubscribeReply) (pro
 // more of them than another. A peer that holds several stripes straight
 // from the source gives one up to a peer that holds none; it re-attaches
 // below the newcomer, which relays that stripe to everyone.
-//
-// A child that takes its stripe at less than half the median rate of the
-// source's children also gives way to a peer that holds no stripe: every
-// other peer receives that stripe through it, so a slow link there would
-// starve the whole stripe.
 func (s *session) victimLocked(who peer.ID, stripe int) *child {
 	held := map[peer.ID]int{}
-	var rates []float64
 	for c := range s.children {
 		if !c.probe && c.stripes == s.stripes {
 			held[c.peer]++
-			rates = append(rates, c.cons.Stats().Rate)
 		}
-	}
-	median := 0.0
-	if len(rates) > 0 {
-		slices.Sort(rates)
-		median = rates[len(rates)/2]
 	}
 	var victim *child
 	for c := range s.children {
@@ -481,26 +484,57 @@ func (s *session) victimLocked(who peer.ID, stripe int) *child {
 			victim = c
 		}
 	}
-	if victim != nil || held[who] > 0 {
-		return victim
+	return victim
+}
+
+// evictSlowLocked, at the original source, drops a stripe child measured
+// for slowAfter that takes less than slowShare of the median child's rate:
+// every other peer receives that stripe through it, so a slow link there
+// starves the whole stripe. The peer may not take a stripe from the source
+// again for slowBan; it stays a leaf of the stripes' trees.
+func (s *session) evictSlowLocked() {
+	if s.fetch != nil || s.stripes <= 1 {
+		return
 	}
+	var kids []*child
+	var rates []float64
 	for c := range s.children {
-		if c.probe || c.stripe != stripe || c.stripes != s.stripes || time.Since(c.started) < slowAfter {
-			continue
-		}
-		if c.cons.Stats().Rate < slowShare*median {
-			return c
+		if !c.probe && c.stripes == s.stripes {
+			kids = append(kids, c)
+			rates = append(rates, c.cons.Stats().Rate)
 		}
 	}
-	return nil
+	if len(kids) < 2 {
+		return
+	}
+	sorted := slices.Clone(rates)
+	slices.Sort(sorted)
+	median := sorted[len(sorted)/2]
+	for i, c := range kids {
+		if time.Since(c.started) >= slowAfter && rates[i] < slowShare*median {
+			log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", rates[i], "median", median)
+			delete(s.children, c)
+			s.slow[c.peer] = time.Now().Add(slowBan)
+			go c.closeWith(protocol.GoodbyeEvicted, "too slow to carry a stripe for the others")
+		}
+	}
+}
+
+// bannedLocked reports whether who lately proved too slow to carry a
+// stripe from the original source.
+func (s *session) bannedLocked(who peer.ID) bool {
+	until, ok := s.slow[who]
+	if ok && time.Now().After(until) {
+		delete(s.slow, who)
+		return false
+	}
+	return ok
 }
 
 const (
-	// slowShare and slowAfter: a source child measured for slowAfter that
-	// takes less than slowShare of the median child's rate gives its
-	// stripe up to a peer that holds none.
 	slowShare = 0.5
 	slowAfter = 2 * time.Second
+	slowBan   = 30 * time.Second
 )
 
 // counting wraps a child's stream so uploaded bytes are counted.

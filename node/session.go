@@ -50,6 +50,9 @@ type session struct {
 	doneErr      error
 	lastGood     time.Time // last time a new symbol arrived
 
+	// slow holds peers the original source found too slow to carry a
+	// stripe, until when they may not take one again.
+	slow map[peer.ID]time.Time
 	// reported is the finished set last sent upstream.
 	reported protocol.BlockSet
 
@@ -91,6 +94,7 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte) (*sessi
 		ctx:       ctx,
 		cancel:    cancel,
 		children:  make(map[*child]struct{}),
+		slow:      make(map[peer.ID]time.Time),
 		upstreams: make(map[*upstream]struct{}),
 		paths:     make([][]peer.ID, n.cfg.stripes),
 		doneCh:    make(chan struct{}),
