@@ -49,20 +49,41 @@ type planEntry struct {
 // NewPlanCache returns an empty cache.
 func NewPlanCache() *PlanCache { return &PlanCache{plans: make(map[int]*planEntry)} }
 
-// systematic returns the plan for the rows of ISIs 0..K'-1.
-func (c *PlanCache) systematic(p *codeParams) (*plan, error) {
+// systematic returns the plan for the rows of ISIs 0..K'-1, reading the
+// source symbols from external slots when copies is set (see
+// systematicPlan).
+func (c *PlanCache) systematic(p *codeParams, copies bool) (*plan, error) {
 	if c == nil {
-		return buildPlan(p, seq(p.Kp))
+		return systematicPlan(p, copies)
+	}
+	key := 2 * p.Kp
+	if copies {
+		key++
 	}
 	c.mu.Lock()
-	e := c.plans[p.Kp]
+	e := c.plans[key]
 	if e == nil {
 		e = new(planEntry)
-		c.plans[p.Kp] = e
+		c.plans[key] = e
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.pl, e.err = buildPlan(p, seq(p.Kp)) })
+	e.once.Do(func() { e.pl, e.err = systematicPlan(p, copies) })
 	return e.pl, e.err
+}
+
+// systematicPlan builds the plan for the rows of ISIs 0..K'-1. With copies,
+// it has K' external slots: slot rows+i holds source symbol i (zero padded),
+// from which the back substitution recomputes the pivot rows.
+func systematicPlan(p *codeParams, copies bool) (*plan, error) {
+	if !copies {
+		return buildPlan(p, seq(p.Kp))
+	}
+	rows := p.S + p.H + p.Kp
+	spec := &planSpec{isis: seq(p.Kp), ext: p.Kp, copyOf: make([]int32, p.Kp)}
+	for i := range spec.copyOf {
+		spec.copyOf[i] = int32(rows + i)
+	}
+	return newPlan(p, spec)
 }
 
 func seq(n int) []uint32 {
@@ -72,6 +93,10 @@ func seq(n int) []uint32 {
 	}
 	return s
 }
+
+// copiesMaxSymbol is the largest (sub-)symbol size for which encoding
+// reads the source symbols in the back substitution.
+const copiesMaxSymbol = 2048
 
 // BlockOption tunes NewBlockEncoder and NewBlockDecoder.
 type BlockOption func(*blockConfig)
@@ -116,25 +141,49 @@ func NewBlockEncoder(o OTI, sbn int, src []byte, opts ...BlockOption) (*BlockEnc
 		return nil, fmt.Errorf("block %d: %d source bytes, want %d", sbn, len(src), bc.blen)
 	}
 	src = src[:bc.blen]
-	pl, err := cfg.plans.systematic(&bc.p)
+	// Recomputing the pivot rows from the source symbols (read in place)
+	// beats the dense back substitution while symbols are small; with
+	// large ones the four Russians' tables stay cached and the scattered
+	// reads of source symbols do not (measured at T=4096).
+	pl, err := cfg.plans.systematic(&bc.p, bc.subSize[0] <= copiesMaxSymbol)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: systematic plan: %w", sbn, err)
 	}
 	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize))}
 	p := &bc.p
 	slots := make([][]byte, pl.slots)
-	temps := make([]byte, (pl.slots-pl.rows)*bc.subSize[0])
+	tmp := pl.rows + pl.ext
+	// Scratch slots, then a zero symbol and a zero-padded copy of the last,
+	// short, source symbol for the external slots.
+	temps := make([]byte, (pl.slots-tmp+2)*bc.subSize[0])
 	for j, ts := range bc.subSize {
 		// The rows are the constraint rows then the K' systematic rows; the
 		// solution stays where the plan leaves it.
 		rows := sliceSlots(slots[:pl.rows], make([]byte, pl.rows*ts), ts)
-		sliceSlots(slots[pl.rows:], temps, ts)
+		sliceSlots(slots[tmp:], temps, ts)
 		for i := 0; i < p.K; i++ {
 			lo := i*bc.T + bc.subOff[j]
 			if lo >= len(src) {
 				break
 			}
 			copy(rows[p.S+p.H+i], src[lo:min(lo+ts, len(src))])
+		}
+		if pl.ext > 0 {
+			zero := temps[(pl.slots-tmp)*ts : (pl.slots-tmp+1)*ts]
+			clear(zero)
+			for i := 0; i < p.Kp; i++ {
+				ext := &slots[pl.rows+i]
+				*ext = zero
+				if lo := i*bc.T + bc.subOff[j]; i >= p.K || lo >= len(src) {
+					continue
+				} else if lo+ts <= len(src) {
+					*ext = src[lo : lo+ts : lo+ts]
+				} else {
+					// The short last symbol, zero padded.
+					*ext = temps[(pl.slots-tmp+1)*ts : (pl.slots-tmp+2)*ts]
+					copy(*ext, rows[p.S+p.H+i])
+				}
+			}
 		}
 		pl.run(e.kern, slots)
 		e.sub[j] = pickSlots(pl, slots)
@@ -209,14 +258,15 @@ func (e *BlockEncoder) Symbol(esi uint32, dst []byte) error {
 	}
 	p := &e.bc.p
 	var buf [40]int32
+	var srcs [40][]byte
 	cols := p.ltCols(buf[:0], p.tuple(p.isi(esi)))
 	for j, ts := range e.bc.subSize {
 		out := dst[e.bc.subOff[j] : e.bc.subOff[j]+ts]
 		syms := e.sub[j]
-		e.kern.xor2(out, syms[cols[0]], syms[cols[1]])
-		for _, c := range cols[2:] {
-			e.kern.xor(out, syms[c])
+		for i, c := range cols {
+			srcs[i] = syms[c]
 		}
+		e.kern.xorInto(out, srcs[:len(cols)])
 	}
 	return nil
 }

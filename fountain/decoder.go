@@ -1,9 +1,14 @@
 package fountain
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
 
 // BlockDecoder collects encoding symbols of one source block and recovers
-// the block's source bytes. It is not safe for concurrent use.
+// the block's source bytes. It is not safe for concurrent use, and must not
+// be copied (its memory is recycled once it is unreachable).
 type BlockDecoder struct {
 	bc      blockCode
 	cfg     blockConfig
@@ -12,6 +17,7 @@ type BlockDecoder struct {
 	high    map[uint32]struct{} // ESIs >= len(low) held
 	esis    []uint32
 	buf     []byte // received symbols, T bytes each, in arrival order
+	zero    []byte // the constraint and padding rows' symbols, zero until solved
 	nsrc    int    // received source symbols
 	limit   int    // most symbols stored
 	decoded *BlockEncoder
@@ -54,7 +60,12 @@ func (d *BlockDecoder) Add(esi uint32, sym []byte) (ready bool, err error) {
 		return len(d.esis) >= d.bc.p.K, nil
 	}
 	if d.buf == nil {
-		d.buf = make([]byte, 0, (d.bc.p.K+16)*d.bc.T)
+		// One block of memory for the symbols and the rows solving adds.
+		p := &d.bc.p
+		z := (p.S + p.H + p.Kp - p.K) * d.bc.T
+		mem := newSymbolMemory(d, z+(p.K+16)*d.bc.T)
+		clear(mem[:z])
+		d.zero, d.buf = mem[:z:z], mem[z:z]
 	}
 	if int(esi) < len(d.low) {
 		d.low[esi] = true
@@ -89,6 +100,9 @@ func (d *BlockDecoder) Reset() {
 	if d.err != nil {
 		return
 	}
+	if d.decoded != nil {
+		clear(d.zero)
+	}
 	clear(d.low)
 	clear(d.high)
 	d.esis = d.esis[:0]
@@ -105,6 +119,9 @@ func (d *BlockDecoder) Decode(dst []byte) error {
 	if d.err != nil {
 		return d.err
 	}
+	// The symbol memory is recycled once d is unreachable: keep d alive
+	// while it is in use.
+	defer runtime.KeepAlive(d)
 	bc := &d.bc
 	if len(dst) < bc.blen {
 		return fmt.Errorf("destination of %d bytes, want %d", len(dst), bc.blen)
@@ -116,23 +133,21 @@ func (d *BlockDecoder) Decode(dst []byte) error {
 		if d.nsrc < K && len(d.esis) < K {
 			return ErrNeedMore
 		}
-		var pl *plan
-		if d.nsrc < K {
-			var err error
-			if pl, err = buildPlan(&bc.p, d.isis()); err != nil {
-				return err
-			}
-		}
-		// Received source symbols first: solving works in place.
-		for i, e := range d.esis {
-			if lo := int(e) * T; int(e) < K && lo < len(dst) {
-				copy(dst[lo:], d.buf[i*T:(i+1)*T])
-			}
-		}
-		if pl == nil {
+		if d.nsrc >= K {
+			d.copySources(dst)
 			return nil
 		}
-		d.solve(pl)
+		pp := getPlanner()
+		pl, err := pp.build(&bc.p, d.spec(&pp.spec, len(dst)))
+		if err == nil {
+			// Received source symbols first: the plan reads them there.
+			d.copySources(dst)
+			d.solve(pl, pp, dst)
+		}
+		planners.Put(pp)
+		if err != nil {
+			return err
+		}
 	}
 	var sym []byte
 	for i := 0; i < K; i++ {
@@ -140,7 +155,8 @@ func (d *BlockDecoder) Decode(dst []byte) error {
 		if lo >= len(dst) {
 			break
 		}
-		if fresh && d.has(uint32(i)) {
+		if fresh && (d.has(uint32(i)) || lo+T <= len(dst)) {
+			// Received, or rebuilt by the plan.
 			continue
 		}
 		out := dst[lo:min(lo+T, len(dst))]
@@ -160,33 +176,75 @@ func (d *BlockDecoder) Decode(dst []byte) error {
 	return nil
 }
 
-// isis lists the rows to solve with: the padding symbols, then the
-// received symbols in arrival order.
-func (d *BlockDecoder) isis() []uint32 {
-	p := &d.bc.p
-	isis := make([]uint32, 0, p.Kp-p.K+len(d.esis))
-	for i := p.K; i < p.Kp; i++ {
-		isis = append(isis, uint32(i))
+// copySources writes the received source symbols to their places in dst.
+func (d *BlockDecoder) copySources(dst []byte) {
+	T, K := d.bc.T, d.bc.p.K
+	for i, e := range d.esis {
+		if lo := int(e) * T; int(e) < K && lo < len(dst) {
+			copy(dst[lo:], d.buf[i*T:(i+1)*T])
+		}
 	}
-	for _, e := range d.esis {
-		isis = append(isis, p.isi(e))
-	}
-	return isis
 }
 
-// solve runs the plan and keeps the intermediate symbols. With a single
-// sub-block it works in place on the received symbols.
-func (d *BlockDecoder) solve(pl *plan) {
+// spec fills sp with the rows to solve with: the padding symbols, then the
+// received symbols in arrival order. The external slots are the K source
+// symbols' places in the destination (of n bytes), where the received ones
+// are kept unmodified and the missing ones may serve as scratch.
+func (d *BlockDecoder) spec(sp *planSpec, n int) *planSpec {
+	p := &d.bc.p
+	T := d.bc.T
+	rows := p.S + p.H + p.Kp - p.K + len(d.esis)
+	sp.isis = sp.isis[:0]
+	sp.copyOf = sp.copyOf[:0]
+	sp.scratch = sp.scratch[:0]
+	sp.ext = p.K
+	for i := p.K; i < p.Kp; i++ {
+		sp.isis = append(sp.isis, uint32(i))
+		sp.copyOf = append(sp.copyOf, symZero)
+	}
+	for _, e := range d.esis {
+		sp.isis = append(sp.isis, p.isi(e))
+		c := int32(symLost)
+		if int(e) < p.K && (int(e)+1)*T <= n {
+			c = int32(rows) + int32(e)
+		}
+		sp.copyOf = append(sp.copyOf, c)
+	}
+	// The missing source symbols' places serve as scratch, then receive
+	// those symbols.
+	sp.fillISI = sp.fillISI[:0]
+	for i := 0; i < p.K && (i+1)*T <= n; i++ {
+		if !d.has(uint32(i)) {
+			sp.scratch = append(sp.scratch, int32(rows+i))
+			sp.fillISI = append(sp.fillISI, uint32(i))
+		}
+	}
+	sp.fill = sp.scratch
+	return sp
+}
+
+// solve runs the plan (built by pp, whose scratch it uses) and keeps the
+// intermediate symbols. With a single sub-block it works in place on the
+// received symbols. dst holds the received source symbols at their places.
+func (d *BlockDecoder) solve(pl *plan, pp *planner, dst []byte) {
 	bc := &d.bc
 	p := &bc.p
 	enc := &BlockEncoder{bc: *bc, kern: newKernels(d.cfg.portable), sub: make([][][]byte, len(bc.subSize))}
 	zeros := p.S + p.H + p.Kp - p.K
-	slots := make([][]byte, pl.slots)
-	temps := make([]byte, (pl.slots-pl.rows)*bc.subSize[0])
+	if cap(pp.slots) < pl.slots {
+		pp.slots = make([][]byte, pl.slots)
+	}
+	slots := pp.slots[:pl.slots]
+	defer clear(slots)
+	tmp := pl.rows + pl.ext
+	// Scratch slots, and one for the places in dst too short for a symbol
+	// (the plan never uses them).
+	temps := make([]byte, (pl.slots-tmp+1)*bc.subSize[0])
 	for j, ts := range bc.subSize {
-		sliceSlots(slots[:zeros], make([]byte, zeros*ts), ts)
-		sliceSlots(slots[pl.rows:], temps, ts)
 		off := bc.subOff[j]
+		sliceSlots(slots[:zeros], d.zero[zeros*off:zeros*(off+ts)], ts)
+		sliceSlots(slots[tmp:], temps, ts)
+		spare := temps[(pl.slots-tmp)*ts : (pl.slots-tmp+1)*ts]
 		if len(bc.subSize) == 1 {
 			sliceSlots(slots[zeros:pl.rows], d.buf, ts)
 		} else {
@@ -195,8 +253,53 @@ func (d *BlockDecoder) solve(pl *plan) {
 				copy(rows[i], d.buf[i*bc.T+off:])
 			}
 		}
+		for i := range slots[pl.rows:tmp] {
+			if lo := i*bc.T + off; lo+ts <= len(dst) {
+				slots[pl.rows+i] = dst[lo : lo+ts : lo+ts]
+			} else {
+				slots[pl.rows+i] = spare
+			}
+		}
 		pl.run(enc.kern, slots)
 		enc.sub[j] = pickSlots(pl, slots)
 	}
 	d.decoded = enc
+}
+
+// symbolMemory recycles the symbol memory of decoders that are no longer
+// reachable (a decoder's intermediate symbols live in it, and nothing
+// outside the decoder refers to them), so that a stream of short-lived
+// decoders does not allocate, zero and fault in a fresh block of memory
+// each.
+var symbolMemory sync.Pool // of *[]byte
+
+// newSymbolMemory returns n bytes (contents undefined) that return to
+// symbolMemory once d is unreachable.
+func newSymbolMemory(d *BlockDecoder, n int) []byte {
+	var mem []byte
+	for range 4 {
+		m, _ := symbolMemory.Get().(*[]byte)
+		if m == nil {
+			break
+		}
+		if cap(*m) >= n && cap(*m) <= 2*n {
+			mem = (*m)[:n]
+			break
+		}
+	}
+	if mem == nil {
+		mem = make([]byte, n)
+	}
+	runtime.AddCleanup(d, releaseSymbolMemory, &mem)
+	return mem
+}
+
+// noMemory holds the place that sync.Pool keeps out of other Ps' reach
+// (one object per P), so that released memory goes where any P finds it.
+var noMemory = new([]byte)
+
+// releaseSymbolMemory gives the memory of an unreachable decoder back.
+func releaseSymbolMemory(m *[]byte) {
+	symbolMemory.Put(noMemory)
+	symbolMemory.Put(m)
 }

@@ -106,6 +106,39 @@ func (k kernels) xorMany(dst []byte, srcs [][]byte) {
 	}
 }
 
+// xorInto sets dst = srcs[0] ^ srcs[1] ^ ... (len(dst) bytes each,
+// len(srcs) >= 1) without reading dst first.
+func (k kernels) xorInto(dst []byte, srcs [][]byte) {
+	if !k.simd || len(dst) < 64 {
+		if len(srcs) == 1 {
+			copy(dst, srcs[0])
+			return
+		}
+		subtle.XORBytes(dst, srcs[0][:len(dst)], srcs[1][:len(dst)])
+		for _, s := range srcs[2:] {
+			k.xor(dst, s[:len(dst)])
+		}
+		return
+	}
+	n := len(dst) &^ 63
+	var ptrs [maxFused]*byte
+	m := min(len(srcs), maxFused)
+	for i, s := range srcs[:m] {
+		_ = s[len(dst)-1]
+		ptrs[i] = &s[0]
+	}
+	xorIntoAVX512(&dst[0], &ptrs[0], m, n)
+	if n < len(dst) {
+		copy(dst[n:], srcs[0][n:len(dst)])
+		for _, s := range srcs[1:m] {
+			subtle.XORBytes(dst[n:], dst[n:], s[n:len(dst)])
+		}
+	}
+	if m < len(srcs) {
+		k.xorMany(dst, srcs[m:])
+	}
+}
+
 // xor2 sets dst = a ^ b (len(a) bytes).
 func (k kernels) xor2(dst, a, b []byte) {
 	n := 0

@@ -2,6 +2,7 @@ package fountain
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -22,6 +23,26 @@ const MaxESI = 1<<24 - 1
 // source block of K symbols.
 type codeParams struct {
 	K, Kp, J, S, H, W, L, P, P1, U, B int
+	// Divisors of Tuple and of the HDPC rows, for reduction without a
+	// division.
+	modW1, modW, modP1m1, modP1, modH, modH1 modulus
+}
+
+// modulus reduces 32-bit numbers modulo d with two multiplications
+// (D. Lemire, O. Kaser, N. Kurz, "Faster remainder by direct computation").
+type modulus struct {
+	d uint32
+	m uint64 // 2^64 / d rounded up
+}
+
+func newModulus(d int) modulus {
+	return modulus{d: uint32(d), m: ^uint64(0)/uint64(d) + 1}
+}
+
+// reduce returns x mod d.
+func (q modulus) reduce(x uint32) uint32 {
+	hi, _ := bits.Mul64(q.m*uint64(x), uint64(q.d))
+	return uint32(hi)
 }
 
 // lookupKp returns the index in sysIndex of the smallest K' >= k.
@@ -47,6 +68,9 @@ func newCodeParams(k int) (codeParams, error) {
 	for !isPrime(p.P1) {
 		p.P1++
 	}
+	p.modW1, p.modW = newModulus(p.W-1), newModulus(p.W)
+	p.modP1m1, p.modP1 = newModulus(p.P1-1), newModulus(p.P1)
+	p.modH, p.modH1 = newModulus(p.H), newModulus(max(p.H-1, 1))
 	return p, nil
 }
 
@@ -72,11 +96,16 @@ func (p *codeParams) isi(esi uint32) uint32 {
 
 // rqRand is Rand[y, i, m] of RFC 6330 section 5.3.5.1.
 func rqRand(y uint32, i uint32, m uint32) uint32 {
+	return rqRandRaw(y, i) % m
+}
+
+// rqRandRaw is Rand[y, i, m] before the reduction modulo m.
+func rqRandRaw(y uint32, i uint32) uint32 {
 	x0 := (y + i) & 0xff
 	x1 := (y>>8 + i) & 0xff
 	x2 := (y>>16 + i) & 0xff
 	x3 := (y>>24 + i) & 0xff
-	return (randV0[x0] ^ randV1[x1] ^ randV2[x2] ^ randV3[x3]) % m
+	return randV0[x0] ^ randV1[x1] ^ randV2[x2] ^ randV3[x3]
 }
 
 // degF is the degree distribution table of RFC 6330 section 5.3.5.2.
@@ -108,17 +137,17 @@ func (p *codeParams) tuple(x uint32) tuple {
 	}
 	B := uint32(10267 * (p.J + 1))
 	y := B + x*A
-	v := rqRand(y, 0, 1<<20)
+	v := rqRandRaw(y, 0) & (1<<20 - 1)
 	t := tuple{d: p.deg(v)}
-	t.a = 1 + int(rqRand(y, 1, uint32(p.W-1)))
-	t.b = int(rqRand(y, 2, uint32(p.W)))
+	t.a = 1 + int(p.modW1.reduce(rqRandRaw(y, 1)))
+	t.b = int(p.modW.reduce(rqRandRaw(y, 2)))
 	if t.d < 4 {
-		t.d1 = 2 + int(rqRand(x, 3, 2))
+		t.d1 = 2 + int(rqRandRaw(x, 3)&1)
 	} else {
 		t.d1 = 2
 	}
-	t.a1 = 1 + int(rqRand(x, 4, uint32(p.P1-1)))
-	t.b1 = int(rqRand(x, 5, uint32(p.P1)))
+	t.a1 = 1 + int(p.modP1m1.reduce(rqRandRaw(x, 4)))
+	t.b1 = int(p.modP1.reduce(rqRandRaw(x, 5)))
 	return t
 }
 
@@ -194,8 +223,11 @@ func cancelPairs(r []int32) []int32 {
 // hdpcMT returns, for column m < K'+S-1 of the matrix MT (RFC 6330 section
 // 5.3.3.3), the two rows that hold a one.
 func (p *codeParams) hdpcMT(m int) (int, int) {
-	h1 := int(rqRand(uint32(m+1), 6, uint32(p.H)))
-	h2 := (h1 + int(rqRand(uint32(m+1), 7, uint32(p.H-1))) + 1) % p.H
+	h1 := int(p.modH.reduce(rqRandRaw(uint32(m+1), 6)))
+	h2 := h1 + int(p.modH1.reduce(rqRandRaw(uint32(m+1), 7))) + 1
+	if h2 >= p.H {
+		h2 -= p.H
+	}
 	return h1, h2
 }
 
@@ -207,15 +239,11 @@ func (p *codeParams) appendLDPC(cols []int32, rowStart []int32) []int32 {
 	S := p.S
 	// Count the entries of every row, then place them in increasing column
 	// order, so that repeated columns end up next to each other.
-	for i := 0; i < p.B; i++ {
-		a := 1 + i/S
-		b := i % S
-		rowStart[b+1]++
-		b = (b + a) % S
-		rowStart[b+1]++
-		b = (b + a) % S
-		rowStart[b+1]++
-	}
+	p.ldpcWalk(func(b0, b1, b2, _ int) {
+		rowStart[b0+1]++
+		rowStart[b1+1]++
+		rowStart[b2+1]++
+	})
 	for r := 0; r < S; r++ {
 		rowStart[r+1] += rowStart[r] + 3
 	}
@@ -228,15 +256,11 @@ func (p *codeParams) appendLDPC(cols []int32, rowStart []int32) []int32 {
 		raw[fillBuf[r]] = c
 		fillBuf[r]++
 	}
-	for i := 0; i < p.B; i++ {
-		a := 1 + i/S
-		b := i % S
-		put(b, int32(i))
-		b = (b + a) % S
-		put(b, int32(i))
-		b = (b + a) % S
-		put(b, int32(i))
-	}
+	p.ldpcWalk(func(b0, b1, b2, i int) {
+		put(b0, int32(i))
+		put(b1, int32(i))
+		put(b2, int32(i))
+	})
 	for r := 0; r < S; r++ {
 		put(r, int32(p.B+r))
 		x, y := int32(p.W+r%p.P), int32(p.W+(r+1)%p.P)
@@ -264,4 +288,25 @@ func (p *codeParams) appendLDPC(cols []int32, rowStart []int32) []int32 {
 		lo = hi
 	}
 	return cols[:out]
+}
+
+// ldpcWalk calls f with the three LDPC rows that column i < B has a one in
+// (RFC 6330 section 5.3.3.3: b = i mod S, then twice b = (b + a) mod S with
+// a = 1 + floor(i/S)), for every i in order.
+func (p *codeParams) ldpcWalk(f func(b0, b1, b2, i int)) {
+	S := p.S
+	for base := 0; base < p.B; base += S {
+		a := (1 + base/S) % S
+		for b := 0; b < S && base+b < p.B; b++ {
+			b1 := b + a
+			if b1 >= S {
+				b1 -= S
+			}
+			b2 := b1 + a
+			if b2 >= S {
+				b2 -= S
+			}
+			f(b, b1, b2, base+b)
+		}
+	}
 }
