@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/term"
@@ -183,6 +184,11 @@ func swarmCommand() *command {
 		cfg, err := f.config()
 		if err != nil {
 			return err
+		}
+		if env.getenv("GOMEMLIMIT") == "" {
+			// Every host of the swarm is a whole node in this process: the
+			// soft heap limit of one romap2p process applies per host.
+			debug.SetMemoryLimit(int64(defaultMemoryLimit) * int64(cfg.Matrix.Len()))
 		}
 		if f.report != "" {
 			if err := os.MkdirAll(f.report, 0o755); err != nil {
