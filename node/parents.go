@@ -136,8 +136,11 @@ func (m *stripeManager) run() {
 			m.reevaluate()
 			m.evals++
 			// Look around quickly after joining, then at the normal pace.
+			// With stripes, a peer starts right below the stripe's interior
+			// node (the source redirects there), and every probe costs
+			// duplicates: no quick rounds.
 			interval := ch.ProbeInterval()
-			if m.evals < 3 {
+			if m.evals < 3 && s.stripes <= 1 {
 				interval = min(interval, 2*time.Second)
 			}
 			nextEval = time.Now().Add(interval)
