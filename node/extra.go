@@ -27,8 +27,8 @@ const (
 	// extraIdle is how long an extra upstream may deliver nothing new
 	// before it is dropped.
 	extraIdle = 2 * time.Second
-	// extraDupShare drops an extra upstream whose symbols were mostly
-	// duplicates (measured once it has sent extraMinSymbols).
+	// extraDupShare drops an extra upstream whose symbols were more than
+	// this share duplicates (measured once it has sent extraMinSymbols).
 	extraDupShare   = 0.1
 	extraMinSymbols = 128
 )
@@ -142,7 +142,6 @@ func (f *fetchState) manageExtra() {
 				f.mu.Unlock()
 				continue
 			}
-			u.extra = true
 			log.Debugw("extra upstream", "cid", s.cid, "peer", p)
 			cur[p] = u
 		}

@@ -25,7 +25,6 @@ type upstream struct {
 	stripes int
 	stripe  int
 	probe   bool
-	extra   bool // a whole-stream upstream beside the stripe parents
 	stream  network.Stream
 	reply   *protocol.SubscribeReply
 	started time.Time
