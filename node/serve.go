@@ -402,13 +402,7 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 	if s.stripes > 1 && s.fetch == nil {
 		s.evictSlowLocked()
 		if s.bannedLocked(who) {
-			reply.Reason = "full"
-			for o := range s.children {
-				if !o.probe && o.stripe == stripe && len(reply.Redirect) < protocol.MaxPeers {
-					reply.Redirect = append(reply.Redirect, s.node.addrInfo(o.peer))
-				}
-			}
-			return reply, false
+			return s.refuseFullLocked(reply, stripe), false
 		}
 	}
 	if n >= limit && s.stripes > 1 && s.fetch == nil {
@@ -423,6 +417,12 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 		s.children[c] = struct{}{}
 		return reply, true
 	}
+	return s.refuseFullLocked(reply, stripe), false
+}
+
+// refuseFullLocked turns reply into a "full" refusal that redirects the
+// subscriber to this node's children in stripe, one level down its tree.
+func (s *session) refuseFullLocked(reply protocol.SubscribeReply, stripe int) protocol.SubscribeReply {
 	reply.Reason = "full"
 	for o := range s.children {
 		if o.probe || o.stripe != stripe {
@@ -433,7 +433,7 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 		}
 		reply.Redirect = append(reply.Redirect, s.node.addrInfo(o.peer))
 	}
-	return reply, false
+	return reply
 }
 
 // admitExtraLocked decides on an extra, whole-stream subscription (see
