@@ -118,7 +118,7 @@ const manifestPatience = time.Minute
 // swarm a given parent may not have started its own download yet.
 func (n *Node) findManifest(ctx context.Context, c cid.Cid, cfg *getConfig) (*protocol.Manifest, []byte, error) {
 	deadline := time.Now().Add(manifestPatience)
-	delay := 100 * time.Millisecond
+	delay := 20 * time.Millisecond
 	for {
 		m, mb, err := n.findManifestOnce(ctx, c, cfg)
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
@@ -377,8 +377,9 @@ func (f *fetchState) start() {
 	}
 	// Two decoders: blocks complete one window after another, and decoding
 	// one while the next is verified keeps up with fast links.
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go func() { defer s.wg.Done(); f.runSink() }()
+	go func() { defer s.wg.Done(); f.runCredits() }()
 	go func() { defer s.wg.Done(); f.runDecoder() }()
 	go func() { defer s.wg.Done(); f.runDecoder() }()
 	go func() { defer s.wg.Done(); f.manageParents() }()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -330,10 +331,12 @@ func (n *Node) handleSymbols(st network.Stream) {
 	log.Debugw("child joined", "cid", sess.cid, "peer", remote, "stripe", stripe, "of", stripes, "probe", sub.Probe)
 	sess.refreshDemand()
 
-	// The child's control frames: finished-block updates and goodbye.
+	// The child's control frames: finished-block updates, credits and
+	// goodbye.
 	go func() {
 		defer c.close("")
 		fr := protocol.NewFrameReader(br, 0)
+		var credits []protocol.Credit
 		for {
 			f, err := fr.Next()
 			if err != nil {
@@ -351,6 +354,16 @@ func (n *Node) handleSymbols(st network.Stream) {
 				}
 				c.setFinished(set)
 				sess.refreshDemand()
+			case protocol.FrameCredit:
+				credits, err = f.Credits(credits[:0])
+				if err != nil {
+					log.Debugw("bad credit frame", "peer", remote, "err", err)
+					return
+				}
+				for _, cr := range credits {
+					cons.SetBudget(cr.SBN, uint32(min(uint64(cr.Base)+uint64(cr.Allow), math.MaxUint32)))
+				}
+				sess.wakeGenerator()
 			case protocol.FrameGoodbye:
 				return
 			default:

@@ -369,11 +369,21 @@ func (d *demandSnap) wantsBlock(sbn int, ready []bool) bool {
 		return false
 	}
 	for i := range d.subs {
-		if (ready == nil || ready[i]) && d.subs[i].win.Has(uint8(sbn)) {
+		if (ready == nil || ready[i]) && d.subs[i].win.Has(uint8(sbn)) && d.subs[i].budgetLeft(sbn) {
 			return true
 		}
 	}
 	return false
+}
+
+// budgetLeft reports whether the child may still be sent symbols of block
+// sbn: it has no budget for it, or some budget left.
+func (w *childWant) budgetLeft(sbn int) bool {
+	if w.cons == nil {
+		return true
+	}
+	n, ok := w.cons.Budget(uint8(sbn))
+	return !ok || n > 0
 }
 
 // anyWanted reports whether some child wants one of the first z blocks that
@@ -395,7 +405,7 @@ func (d *demandSnap) wants(sbn int, esi uint32, ready []bool) bool {
 	}
 	for i := range d.subs {
 		w := &d.subs[i]
-		if (ready == nil || ready[i]) && w.win.Has(uint8(sbn)) && esi%w.stripes == w.stripe {
+		if (ready == nil || ready[i]) && w.win.Has(uint8(sbn)) && esi%w.stripes == w.stripe && w.budgetLeft(sbn) {
 			return true
 		}
 	}

@@ -172,6 +172,18 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 	return b.n, nil
 }
 
+// seenCount returns the number of distinct symbols of block sbn that have
+// arrived (markSeen), some of which the sink may not have stored yet.
+func (s *spillStore) seenCount(sbn int) int {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil {
+		return b.k
+	}
+	return len(b.seen)
+}
+
 // count returns the number of distinct symbols held for block sbn.
 func (s *spillStore) count(sbn int) int {
 	b := s.blocks[sbn]

@@ -142,6 +142,11 @@ func TestTreeDepth3(t *testing.T) {
 		p, _ := n.Progress(c)
 		t.Logf("receiver %c: %v, %.1f MB/s, symbols in %d new %d needed %d (%.4f x K)", 'A'+i, took[i].Round(time.Millisecond),
 			float64(size)/took[i].Seconds()/1e6, p.SymbolsIn, p.SymbolsNew, p.Needed, float64(p.SymbolsIn)/float64(p.Needed))
+		// Parents given, so nobody reparents: the credits keep what each
+		// receiver gets within 2 % of what it needs.
+		if r := float64(p.SymbolsIn) / float64(p.Needed); r > 1.02 {
+			t.Errorf("receiver %c received %.4f x K, want at most 1.02", 'A'+i, r)
+		}
 	}
 }
 

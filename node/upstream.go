@@ -31,13 +31,14 @@ type upstream struct {
 
 	wmu sync.Mutex // serialises our control frames on the stream
 
-	symbols   atomic.Uint64 // symbols received
-	fresh     atomic.Uint64 // of which new to this node
-	lastSym   atomic.Int64  // unix nanoseconds of the last symbol
-	lastFresh atomic.Int64  // unix nanoseconds of the last new symbol
-	width     atomic.Uint64 // the parent's width, as it last told
-	meter     *rateMeter    // new bytes per second from this parent
-	rawMeter  *rateMeter    // all symbol bytes per second from this parent
+	symbols   atomic.Uint64                           // symbols received
+	recv      [protocol.MaxSourceBlocks]atomic.Uint32 // symbols received per block (credits count from these)
+	fresh     atomic.Uint64                           // of which new to this node
+	lastSym   atomic.Int64                            // unix nanoseconds of the last symbol
+	lastFresh atomic.Int64                            // unix nanoseconds of the last new symbol
+	width     atomic.Uint64                           // the parent's width, as it last told
+	meter     *rateMeter                              // new bytes per second from this parent
+	rawMeter  *rateMeter                              // all symbol bytes per second from this parent
 
 	done      chan struct{}
 	err       error
@@ -147,6 +148,7 @@ func (u *upstream) run(br *bufio.Reader) {
 				u.err = fmt.Errorf("symbol for block %d of %d", b, s.blocks())
 				return
 			}
+			u.recv[b].Add(1)
 			if s.isFinished(fm.SBN) {
 				// In flight when we said we had it; our own generator
 				// serves this block to our children.
@@ -196,6 +198,24 @@ func (u *upstream) sendFinished(set protocol.BlockSet) {
 		log.Debugw("finished frame", "peer", u.peer, "err", err)
 	}
 	_ = u.stream.SetWriteDeadline(time.Time{})
+}
+
+// sendCredits sends a credit frame; it reports whether the frame went out.
+func (u *upstream) sendCredits(credits []protocol.Credit) bool {
+	frame, err := protocol.AppendCreditFrame(nil, credits)
+	if err != nil {
+		log.Debugw("credit frame", "err", err)
+		return false
+	}
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
+	_ = u.stream.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	defer func() { _ = u.stream.SetWriteDeadline(time.Time{}) }()
+	if _, err := u.stream.Write(frame); err != nil {
+		log.Debugw("credit frame", "peer", u.peer, "err", err)
+		return false
+	}
+	return true
 }
 
 // close ends the subscription.

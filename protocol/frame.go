@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -28,7 +29,50 @@ const (
 	// that does not know them skips (0x80..0xff). Unknown types below it
 	// are errors.
 	FrameSkippableMin byte = 0x80
+
+	// FrameCredit (child to parent, an extension type) bounds how many
+	// symbols of some blocks the parent sends on this stream. A peer that
+	// does not know it skips it and sends as before.
+	FrameCredit byte = 0x80
 )
+
+// Credit is one entry of a credit frame: of block SBN, the parent sends at
+// most Base+Allow symbol frames on this stream, counted from the stream's
+// first symbol. Base is the number of that block's symbols the child has
+// received on the stream when it wrote the frame, so symbols still in
+// flight count against Allow.
+type Credit struct {
+	SBN   uint8
+	Base  uint32
+	Allow uint32
+}
+
+// MaxCreditAllow bounds a credit entry's Allow: no block needs more symbols
+// than the ESI space holds.
+const MaxCreditAllow = MaxESI + 1
+
+// AppendCreditFrame appends a credit frame with the given entries (at most
+// 256, one per block; a later entry for the same block wins).
+func AppendCreditFrame(dst []byte, credits []Credit) ([]byte, error) {
+	if len(credits) > MaxSourceBlocks {
+		return dst, fmt.Errorf("credit frame: %d entries exceed %d", len(credits), MaxSourceBlocks)
+	}
+	n := uvarintLen(uint64(len(credits)))
+	for _, c := range credits {
+		if c.Allow > MaxCreditAllow {
+			return dst, fmt.Errorf("credit frame: allow %d exceeds %d", c.Allow, MaxCreditAllow)
+		}
+		n += 1 + uvarintLen(uint64(c.Base)) + uvarintLen(uint64(c.Allow))
+	}
+	dst = appendControlHeader(dst, FrameCredit, n)
+	dst = binary.AppendUvarint(dst, uint64(len(credits)))
+	for _, c := range credits {
+		dst = append(dst, c.SBN)
+		dst = binary.AppendUvarint(dst, uint64(c.Base))
+		dst = binary.AppendUvarint(dst, uint64(c.Allow))
+	}
+	return dst, nil
+}
 
 // SymbolHeaderLen is the size of a symbol frame's header: the type byte and
 // the RFC 6330 FEC payload ID (SBN 8 bits, ESI 24 bits, big-endian).
@@ -197,6 +241,26 @@ func (f *Frame) Finished() (BlockSet, error) {
 	return s, nil
 }
 
+// Credits decodes a credit frame, appending its entries to dst.
+func (f *Frame) Credits(dst []Credit) ([]Credit, error) {
+	if f.Type != FrameCredit {
+		return dst, fmt.Errorf("frame type %#x is not a credit frame", f.Type)
+	}
+	start := len(dst)
+	d := decoder{b: f.Payload, msg: "credit frame"}
+	n := d.bounded("count", 0, MaxSourceBlocks)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		c := Credit{SBN: d.byte("sbn")}
+		c.Base = uint32(d.bounded("base", 0, math.MaxUint32))
+		c.Allow = uint32(d.bounded("allow", 0, MaxCreditAllow))
+		dst = append(dst, c)
+	}
+	if err := d.done(); err != nil {
+		return dst[:start], err
+	}
+	return dst, nil
+}
+
 // FrameReader reads the frames of a symbols stream. It buffers its input, so
 // once it is made, read the stream only through it. It allocates nothing per
 // frame after the first control frame.
@@ -249,7 +313,7 @@ func (fr *FrameReader) NextInto(buf []byte) (Frame, error) {
 		switch {
 		case typ == FrameSymbol:
 			return fr.readSymbol(buf)
-		case typ >= FramePath && typ <= FrameFinished:
+		case typ >= FramePath && typ <= FrameFinished, typ == FrameCredit:
 			payload, err := fr.readControl(typ)
 			if err != nil {
 				return Frame{}, err

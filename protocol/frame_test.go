@@ -46,10 +46,14 @@ func TestFrameStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = AppendSymbolFrame(s, 255, MaxESI, sym(2))
-	s = append(s, 0x80, 3, 'x', 'y', 'z') // skippable extension
+	s = append(s, 0x85, 3, 'x', 'y', 'z') // skippable extension
 	s = AppendWidthFrame(s, WidthUnbounded)
 	s = append(s, 0xff, 0) // empty skippable extension
 	s = AppendFinishedFrame(s, fin)
+	credits := []Credit{{SBN: 0, Base: 0, Allow: 1024}, {SBN: 200, Base: 1 << 30, Allow: MaxCreditAllow}}
+	if s, err = AppendCreditFrame(s, credits); err != nil {
+		t.Fatal(err)
+	}
 	s = AppendGoodbyeFrame(s, GoodbyeSwitch, "found a wider parent")
 	s = AppendSymbolFrame(s, 7, 42, sym(3))
 
@@ -87,6 +91,10 @@ func TestFrameStream(t *testing.T) {
 	f = next(FrameFinished)
 	if got, err := f.Finished(); err != nil || got != fin {
 		t.Fatalf("finished %x, %v", got, err)
+	}
+	f = next(FrameCredit)
+	if got, err := f.Credits(nil); err != nil || !reflect.DeepEqual(got, credits) {
+		t.Fatalf("credits %v, %v", got, err)
 	}
 	f = next(FrameGoodbye)
 	if g, err := f.Goodbye(); err != nil || g != (Goodbye{GoodbyeSwitch, "found a wider parent"}) {
@@ -150,6 +158,10 @@ func TestControlPayloadRejects(t *testing.T) {
 		"goodbye too long":  {Type: FrameGoodbye, Payload: make([]byte, 2+MaxReasonLen)},
 		"finished short":    {Type: FrameFinished, Payload: make([]byte, 31)},
 		"finished long":     {Type: FrameFinished, Payload: make([]byte, 33)},
+		"credit truncated":  {Type: FrameCredit, Payload: []byte{2, 1, 5, 5}},
+		"credit trailing":   {Type: FrameCredit, Payload: []byte{1, 1, 5, 5, 0}},
+		"credit count":      {Type: FrameCredit, Payload: []byte{0x81, 0x02}},
+		"credit allow":      {Type: FrameCredit, Payload: []byte{1, 1, 0, 0x81, 0x80, 0x80, 0x08}},
 	}
 	for name, f := range cases {
 		var err error
@@ -162,6 +174,12 @@ func TestControlPayloadRejects(t *testing.T) {
 			_, err = f.Goodbye()
 		case FrameFinished:
 			_, err = f.Finished()
+		case FrameCredit:
+			var got []Credit
+			got, err = f.Credits([]Credit{{SBN: 9}})
+			if len(got) != 1 {
+				t.Errorf("%s: %d entries kept after an error, want the 1 given", name, len(got))
+			}
 		}
 		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want malformed", name, err)

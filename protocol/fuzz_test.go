@@ -179,6 +179,7 @@ func FuzzFrameReader(f *testing.F) {
 	s = AppendWidthFrame(s, 1<<40)
 	s = append(s, 0x81, 2, 9, 9)
 	s = AppendFinishedFrame(s, BlockSet{0xff})
+	s, _ = AppendCreditFrame(s, []Credit{{SBN: 3, Base: 1000, Allow: 24}, {SBN: 255, Base: 0, Allow: MaxCreditAllow}})
 	s = AppendGoodbyeFrame(s, GoodbyeLoop, "loop")
 	f.Add(s)
 	f.Add([]byte{FrameWidth, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02})
@@ -218,6 +219,13 @@ func FuzzFrameReader(f *testing.F) {
 			case FrameFinished:
 				if fs, err := fm.Finished(); err == nil {
 					out = AppendFinishedFrame(out, fs)
+					continue
+				}
+			case FrameCredit:
+				if cs, err := fm.Credits(nil); err == nil {
+					if out, err = AppendCreditFrame(out, cs); err != nil {
+						t.Fatal(err)
+					}
 					continue
 				}
 			case FrameGoodbye:

@@ -51,6 +51,16 @@ type Consumer struct {
 	finished [4]atomic.Uint64
 	stripe   atomic.Uint64 // k<<32 | i
 
+	// Per-block budgets (SetBudget): passed counts the symbols of each
+	// block the filter let through (written by the reader only), limit is
+	// 1 + the most it may let through, 0 for no limit.
+	budgeted atomic.Bool
+	passed   [256]atomic.Uint32
+	limit    [256]atomic.Uint64
+	// queued counts, per block, the symbols of the consumer's stripe
+	// committed but not yet taken, once budgets apply (Budget).
+	queued [256]atomic.Int32
+
 	sleeping atomic.Bool
 	wake     chan struct{}
 	done     chan struct{}
@@ -161,10 +171,60 @@ func (c *Consumer) SetStripe(k, i uint32) error {
 	return nil
 }
 
-// filter is a snapshot of the consumer's filter for one run of frames.
+// SetBudget lets at most total symbols of source block sbn through this
+// consumer, counted from its first symbol (Passed): a child that has what it
+// needs of a block from its other parents is not sent more of it.
+func (c *Consumer) SetBudget(sbn uint8, total uint32) {
+	c.limit[sbn].Store(uint64(total) + 1)
+	c.budgeted.Store(true)
+}
+
+// Passed returns how many symbols of source block sbn the consumer has let
+// through so far.
+func (c *Consumer) Passed(sbn uint8) uint32 { return c.passed[sbn].Load() }
+
+// Budget returns how many more symbols of source block sbn the consumer may
+// let through beyond those already waiting for it in the ring, and false
+// when the block has no budget. A producer that makes symbols for this
+// consumer makes no more of a block than that.
+func (c *Consumer) Budget(sbn uint8) (int, bool) {
+	l := c.limit[sbn].Load()
+	if l == 0 {
+		return 0, false
+	}
+	return max(0, int(l-1)-int(c.passed[sbn].Load())-int(c.queued[sbn].Load())), true
+}
+
+// inStripe reports whether the consumer's stripe holds esi.
+func (c *Consumer) inStripe(esi uint32) bool {
+	s := c.stripe.Load()
+	k := uint32(s >> 32)
+	return k == 1 || esi%k == uint32(s)
+}
+
+// noteQueued counts a symbol committed to the ring against the consumers
+// with budgets. Called by the producer before the symbol is published.
+func (r *Ring) noteQueued(sbn uint8, esi uint32) {
+	for _, c := range *r.consumers.Load() {
+		if c.budgeted.Load() && c.inStripe(esi) {
+			c.queued[sbn].Add(1)
+		}
+	}
+}
+
+// unqueue counts a symbol of block sbn as taken. Only the reader calls it.
+func (c *Consumer) unqueue(sbn uint32) {
+	if c.queued[sbn].Load() > 0 {
+		c.queued[sbn].Add(-1)
+	}
+}
+
+// filter is a snapshot of the consumer's filter for one run of frames. The
+// budgets are read live: they count what passes.
 type filter struct {
 	finished [4]uint64
 	k, i     uint32
+	c        *Consumer // non-nil when budgets apply
 }
 
 func (c *Consumer) loadFilter() (f filter, active bool) {
@@ -175,17 +235,43 @@ func (c *Consumer) loadFilter() (f filter, active bool) {
 	}
 	s := c.stripe.Load()
 	f.k, f.i = uint32(s>>32), uint32(s)
-	return f, any != 0 || f.k != 1
+	if c.budgeted.Load() {
+		f.c = c
+	}
+	return f, any != 0 || f.k != 1 || f.c != nil
 }
 
-// pass reports whether the frame with header hdr gets through the filter.
+// pass reports whether the frame with header hdr gets through the filter,
+// and counts it against its block's budget if it does.
 func (f *filter) pass(hdr []byte) bool {
 	v := binary.BigEndian.Uint32(hdr[1:protocol.SymbolHeaderLen])
 	sbn := v >> 24
+	if f.k != 1 && (v&protocol.MaxESI)%f.k != f.i {
+		return false
+	}
+	if f.c != nil {
+		f.c.unqueue(sbn)
+	}
 	if f.finished[sbn>>6]&(1<<(sbn&63)) != 0 {
 		return false
 	}
-	return f.k == 1 || (v&protocol.MaxESI)%f.k == f.i
+	if c := f.c; c != nil {
+		n := c.passed[sbn].Load()
+		if l := c.limit[sbn].Load(); l != 0 && uint64(n)+1 >= l {
+			return false
+		}
+		c.passed[sbn].Store(n + 1)
+	}
+	return true
+}
+
+// countPassed counts the frames of an unfiltered run against their blocks,
+// so that a budget set later starts from the right number.
+func (c *Consumer) countPassed(run []byte, stride int) {
+	for off := 0; off < len(run); off += stride {
+		sbn := run[off+1]
+		c.passed[sbn].Store(c.passed[sbn].Load() + 1)
+	}
 }
 
 // takeResult says what take found.
@@ -216,6 +302,10 @@ func (c *Consumer) take() (ch *chunk, from, to uint64, res takeResult) {
 	if tail := r.tail.Load(); cur < tail {
 		c.skipped.Add(tail - cur)
 		cur = tail
+		// What was skipped can no longer be told apart by block.
+		for i := range c.queued {
+			c.queued[i].Store(0)
+		}
 	}
 	h := r.head.Load()
 	if cur >= h {
@@ -317,6 +407,9 @@ func (c *Consumer) nextView(ctx context.Context) (sbn uint8, esi uint32, data []
 				if active && !f.pass(frame) {
 					c.local.filtered++
 					continue
+				}
+				if !active {
+					c.countPassed(frame, r.stride)
 				}
 				v := binary.BigEndian.Uint32(frame[1:protocol.SymbolHeaderLen])
 				c.local.sent++

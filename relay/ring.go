@@ -177,6 +177,7 @@ func (r *Ring) Commit(sbn uint8, esi uint32) {
 	h := r.head.Load()
 	off := int(h%uint64(r.per)) * r.stride
 	protocol.PutSymbolHeader(r.cur.buf[off:], sbn, esi)
+	r.noteQueued(sbn, esi)
 	r.head.Store(h + 1)
 	r.reserved = false
 	r.wakeConsumers()

@@ -149,6 +149,8 @@ func (w *Writer) writeRun(ch *chunk, from, to uint64) error {
 	f, active := w.c.loadFilter()
 	if active {
 		run, n = w.gather(&f, run)
+	} else {
+		w.c.countPassed(run, r.stride)
 	}
 	if len(run) == 0 {
 		return nil

@@ -222,3 +222,77 @@ func TestSlowWriterDoesNotBlockProducer(t *testing.T) {
 		t.Fatalf("stuck writer skipped only %d", st.Skipped)
 	}
 }
+
+// TestWriterBudget passes at most a block's budget, counting the symbols
+// that went out before the budget was set.
+func TestWriterBudget(t *testing.T) {
+	const symbolSize = 32
+	r := mustRing(t, symbolSize)
+	c := mustSub(t, r)
+	rec := &recorder{}
+	w := NewWriter(c, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	putN(t, r, 0, 300, 3) // 100 symbols of each of blocks 0, 1, 2, unbudgeted
+	waitFor(t, "300 symbols sent", func() bool { return c.Stats().Sent == 300 })
+	if got := c.Passed(1); got != 100 {
+		t.Fatalf("passed %d of block 1, want 100", got)
+	}
+	c.SetBudget(0, 130) // 30 more
+	c.SetBudget(1, 90)  // none more
+	if n, ok := c.Budget(0); !ok || n != 30 {
+		t.Fatalf("budget of block 0: %d %v, want 30", n, ok)
+	}
+	if n, ok := c.Budget(1); !ok || n != 0 {
+		t.Fatalf("budget of block 1: %d %v, want 0", n, ok)
+	}
+	if _, ok := c.Budget(2); ok {
+		t.Fatal("block 2 has a budget")
+	}
+	putN(t, r, 300, 300, 3)
+	r.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	frames, err := parseFrames(rec.bytes(), symbolSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[uint8]int{}
+	for _, f := range frames {
+		per[f.sbn]++
+		if err := checkPayload(f.payload, f.sbn, f.esi); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if per[0] != 130 || per[1] != 100 || per[2] != 200 {
+		t.Fatalf("symbols per block %v, want 130, 100, 200", per)
+	}
+	if n, _ := c.Budget(0); n != 0 {
+		t.Fatalf("budget of block 0 left: %d", n)
+	}
+}
+
+// TestBudgetCountsQueued: symbols waiting in the ring for a consumer count
+// against its budget as a producer sees it, and stop counting once taken.
+func TestBudgetCountsQueued(t *testing.T) {
+	const symbolSize = 32
+	r := mustRing(t, symbolSize)
+	c := mustSub(t, r, WithStripe(2, 0))
+	c.SetBudget(0, 50)
+	putN(t, r, 0, 40, 1) // 20 of stripe 0 wait
+	if n, _ := c.Budget(0); n != 30 {
+		t.Fatalf("budget with 20 queued: %d, want 30", n)
+	}
+	buf := make([]byte, symbolSize)
+	for i := 0; i < 5; i++ {
+		if _, _, err := c.Next(context.Background(), buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := c.Budget(0); n != 30 || c.Passed(0) != 5 {
+		t.Fatalf("after 5 taken: budget %d passed %d, want 30 and 5", n, c.Passed(0))
+	}
+}

@@ -1,0 +1,227 @@
+package node
+
+import (
+	"slices"
+	"time"
+
+	"github.com/romap2p/romap2p/protocol"
+)
+
+// Credits: a receiver tells each parent how many more symbols of each block
+// it wants from that parent (protocol.FrameCredit), so that its parents
+// together send about what it still needs instead of whatever is in flight
+// when it reports a block finished. Each block's remaining need is split
+// among the upstreams in proportion to the rate they deliver, and a credit
+// counts from what the receiver has already received on that stream, so
+// symbols in flight are never granted twice.
+
+const (
+	// creditInterval is how often the credits are worked out again.
+	creditInterval = 20 * time.Millisecond
+	// creditBlocks is how many of its first unfinished blocks a receiver
+	// grants credit for: more than a parent's window (windowBlocks), so a
+	// block entering that window already has a credit.
+	creditBlocks = 2 * windowBlocks
+	// creditRefresh is how often a credit frame is sent even when nothing
+	// changed.
+	creditRefresh = 250 * time.Millisecond
+	// creditWarmup is how long a new upstream is assumed to deliver as fast
+	// as the others, so that it gets credit to show its rate.
+	creditWarmup = time.Second
+	// creditStuck scales down an upstream's share of a block it had credit
+	// for but delivered none of for creditStuckAfter while it delivered
+	// others (a relay that stopped receiving the block because it decoded
+	// it, and does not serve it yet).
+	creditStuck      = 0.1
+	creditStuckAfter = 250 * time.Millisecond
+)
+
+// creditState is what the credit loop remembers about one upstream.
+type creditState struct {
+	prevRecv  [protocol.MaxSourceBlocks]uint32    // recv at the previous round
+	gotAt     [protocol.MaxSourceBlocks]time.Time // when recv last grew
+	prevTotal uint64                              // symbols at the previous round
+	totalAt   time.Time                           // when symbols last grew
+	told      [protocol.MaxSourceBlocks]uint64    // limit last sent, +1 (0: none)
+	toldAt    time.Time
+}
+
+// runCredits grants credits until the session ends or the download
+// completes.
+func (f *fetchState) runCredits() {
+	s := f.s
+	t := time.NewTicker(creditInterval)
+	defer t.Stop()
+	states := map[*upstream]*creditState{}
+	var (
+		ups    []*upstream
+		blocks []int
+		frame  []protocol.Credit
+		rates  []float64
+		shares []int
+	)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if f.completing.Load() {
+			return
+		}
+		ups = s.creditUpstreams(ups[:0])
+		for u := range states {
+			if !slices.Contains(ups, u) {
+				delete(states, u)
+			}
+		}
+		if len(ups) == 0 {
+			continue
+		}
+		fin := s.upstreamFinished()
+		blocks = blocks[:0]
+		for b := 0; b < s.blocks() && len(blocks) < creditBlocks; b++ {
+			if !fin.Has(uint8(b)) {
+				blocks = append(blocks, b)
+			}
+		}
+		rates = creditRates(ups, rates[:0])
+		// Per upstream and block: the base (symbols received on the stream
+		// so far) first, then the need, so that a symbol arriving in
+		// between lowers the credit rather than being granted twice.
+		grants := make([][]protocol.Credit, len(ups))
+		for i, u := range ups {
+			st := states[u]
+			if st == nil {
+				st = &creditState{}
+				states[u] = st
+			}
+			g := make([]protocol.Credit, len(blocks))
+			for j, b := range blocks {
+				g[j] = protocol.Credit{SBN: uint8(b), Base: u.recv[b].Load()}
+			}
+			grants[i] = g
+		}
+		now := time.Now()
+		for j, b := range blocks {
+			need := int(f.need[b].Load()) - f.spill.seenCount(b)
+			if need <= 0 {
+				continue
+			}
+			w := make([]float64, len(ups))
+			for i, u := range ups {
+				w[i] = rates[i]
+				st := states[u]
+				if st.told[b] > uint64(grants[i][j].Base)+1 && now.Sub(st.gotAt[b]) > creditStuckAfter && now.Sub(st.totalAt) < creditStuckAfter {
+					w[i] *= creditStuck
+				}
+			}
+			shares = splitNeed(need, w, shares[:0])
+			for i := range ups {
+				grants[i][j].Allow = uint32(shares[i])
+			}
+		}
+		for i, u := range ups {
+			st := states[u]
+			changed := now.Sub(st.toldAt) >= creditRefresh
+			for _, c := range grants[i] {
+				if lim := uint64(c.Base) + uint64(c.Allow) + 1; st.told[c.SBN] != lim {
+					changed = true
+				}
+			}
+			for _, b := range blocks {
+				if r := u.recv[b].Load(); r != st.prevRecv[b] || st.gotAt[b].IsZero() {
+					st.prevRecv[b], st.gotAt[b] = r, now
+				}
+			}
+			if t := u.symbols.Load(); t != st.prevTotal || st.totalAt.IsZero() {
+				st.prevTotal, st.totalAt = t, now
+			}
+			if !changed {
+				continue
+			}
+			frame = append(frame[:0], grants[i]...)
+			if u.sendCredits(frame) {
+				for _, c := range grants[i] {
+					st.told[c.SBN] = uint64(c.Base) + uint64(c.Allow) + 1
+				}
+				st.toldAt = now
+			}
+		}
+	}
+}
+
+// creditUpstreams appends the upstreams that get credits: all but probes.
+func (s *session) creditUpstreams(dst []*upstream) []*upstream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u := range s.upstreams {
+		if !u.probe {
+			dst = append(dst, u)
+		}
+	}
+	return dst
+}
+
+// creditRates appends each upstream's delivery rate (all symbols, bytes/s);
+// one younger than creditWarmup counts at least as the mean of the others.
+func creditRates(ups []*upstream, dst []float64) []float64 {
+	now := time.Now()
+	sum, n := 0.0, 0
+	for _, u := range ups {
+		r := u.rawMeter.rate()
+		dst = append(dst, r)
+		if now.Sub(u.started) >= creditWarmup {
+			sum += r
+			n++
+		}
+	}
+	mean := 1.0
+	if n > 0 && sum > 0 {
+		mean = sum / float64(n)
+	}
+	for i, u := range ups {
+		if now.Sub(u.started) < creditWarmup || dst[i] <= 0 {
+			dst[i] = max(dst[i], mean)
+		}
+	}
+	return dst
+}
+
+// splitNeed splits need symbols over weights w in proportion, in whole
+// symbols that add up to need (largest remainders round up).
+func splitNeed(need int, w []float64, dst []int) []int {
+	total := 0.0
+	for _, x := range w {
+		total += max(x, 0)
+	}
+	if total <= 0 {
+		for i := range w {
+			dst = append(dst, need/len(w))
+			if i < need%len(w) {
+				dst[i]++
+			}
+		}
+		return dst
+	}
+	rem := make([]float64, len(w))
+	left := need
+	for i, x := range w {
+		exact := float64(need) * max(x, 0) / total
+		n := int(exact)
+		dst = append(dst, n)
+		rem[i] = exact - float64(n)
+		left -= n
+	}
+	for ; left > 0; left-- {
+		best := 0
+		for i := range rem {
+			if rem[i] > rem[best] {
+				best = i
+			}
+		}
+		dst[best]++
+		rem[best] = -1
+	}
+	return dst
+}
