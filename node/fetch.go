@@ -474,21 +474,36 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		return nil
 	}
 	have := f.spill.count(b)
-	dec := fountain.NewBlockDecoder(s.oti, b)
-	err := f.spill.read(b, have, func(esi uint32, sym []byte) error {
-		_, err := dec.Add(esi, sym)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("block %d: %w", b, err)
-	}
-	if err := dec.Decode(buf); err != nil {
-		if errors.Is(err, fountain.ErrNeedMore) {
-			f.need[b].Store(int32(have + 1))
-			s.setPending(b, false) // parents: send more of this block
+	if k := s.oti.BlockSymbols(b); s.oti.N == 1 && f.spill.sourceCount(b) >= k {
+		// Every source symbol is here (a loss-free path): they are the
+		// block, placed by ESI; nothing to solve.
+		t := int(s.oti.T)
+		err := f.spill.read(b, have, func(esi uint32, sym []byte) error {
+			if int(esi) < k {
+				copy(buf[int(esi)*t:], sym)
+			}
 			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("block %d: %w", b, err)
 		}
-		return fmt.Errorf("decode block %d: %w", b, err)
+	} else {
+		dec := fountain.NewBlockDecoder(s.oti, b)
+		err := f.spill.read(b, have, func(esi uint32, sym []byte) error {
+			_, err := dec.Add(esi, sym)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("block %d: %w", b, err)
+		}
+		if err := dec.Decode(buf); err != nil {
+			if errors.Is(err, fountain.ErrNeedMore) {
+				f.need[b].Store(int32(have + 1))
+				s.setPending(b, false) // parents: send more of this block
+				return nil
+			}
+			return fmt.Errorf("decode block %d: %w", b, err)
+		}
 	}
 	if sha256.Sum256(buf) != s.manifest.BlockHashes[b] {
 		// Some parent fed bad symbols. Nothing is written; the block is

@@ -43,6 +43,7 @@ type spillBlock struct {
 	mem      []byte              // records kept in memory (budget reserved: cap)
 	memTried bool                // whether memory was asked for
 	k        int                 // the block's K
+	sys      int                 // records of source symbols (ESI < K)
 	seen     map[uint32]struct{} // ESIs held, to drop duplicates
 	hdr      [spillRecordHeader]byte
 	error    error
@@ -99,7 +100,11 @@ func (b *spillBlock) open(t, k int) error {
 			f.Close()
 			return fmt.Errorf("spill file: scan: %w", err)
 		}
-		b.seen[binary.BigEndian.Uint32(hdr[:])] = struct{}{}
+		esi := binary.BigEndian.Uint32(hdr[:])
+		if _, dup := b.seen[esi]; !dup && int(esi) < k {
+			b.sys++
+		}
+		b.seen[esi] = struct{}{}
 		kept++
 	}
 	if _, err := f.Seek(kept*rec, io.SeekStart); err != nil {
@@ -142,6 +147,9 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 		return b.n, b.error
 	}
 	binary.BigEndian.PutUint32(b.hdr[:], esi)
+	if int(esi) < b.k {
+		b.sys++
+	}
 	rec := spillRecordHeader + len(sym)
 	if b.mem == nil && b.fileN == 0 && !b.memTried {
 		// Reserve room for the block's K symbols and a few more at once,
@@ -182,6 +190,15 @@ func (s *spillStore) seenCount(sbn int) int {
 		return b.k
 	}
 	return len(b.seen)
+}
+
+// sourceCount returns the number of block sbn's source symbols (ESI < K)
+// held.
+func (s *spillStore) sourceCount(sbn int) int {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sys
 }
 
 // count returns the number of distinct symbols held for block sbn.
@@ -268,7 +285,7 @@ func (s *spillStore) discard(sbn int) error {
 	}
 	clear(b.seen)
 	b.mem = b.mem[:0] // keep the reservation for the new attempt
-	b.n, b.fileN = 0, 0
+	b.n, b.fileN, b.sys = 0, 0, 0
 	return nil
 }
 

@@ -294,17 +294,27 @@ func NewFrameReader(r io.Reader, symbolSize int) *FrameReader {
 	return fr
 }
 
-// Next reads the next frame. A symbol's bytes land in an internal buffer that
-// the next call reuses. At a clean end of stream between frames it returns
-// io.EOF; an end inside a frame yields io.ErrUnexpectedEOF. Errors that wrap
+// Next reads the next frame. A symbol's bytes are returned in place in the
+// reader's buffer when they fit (or in an internal buffer), valid until the
+// next call. At a clean end of stream between frames it returns io.EOF; an
+// end inside a frame yields io.ErrUnexpectedEOF. Errors that wrap
 // ErrMalformed mean the peer broke the protocol.
 func (fr *FrameReader) Next() (Frame, error) {
-	return fr.NextInto(fr.sym)
+	return fr.next(nil)
 }
 
 // NextInto is Next, but a symbol's bytes are read into buf, which must hold
 // at least T bytes; Payload then aliases buf.
 func (fr *FrameReader) NextInto(buf []byte) (Frame, error) {
+	if buf == nil {
+		buf = fr.sym
+	}
+	return fr.next(buf)
+}
+
+// next reads the next frame; a symbol goes into buf, or is returned in place
+// when buf is nil.
+func (fr *FrameReader) next(buf []byte) (Frame, error) {
 	for {
 		typ, err := fr.r.ReadByte()
 		if err != nil {
@@ -332,6 +342,19 @@ func (fr *FrameReader) NextInto(buf []byte) (Frame, error) {
 func (fr *FrameReader) readSymbol(buf []byte) (Frame, error) {
 	if fr.symbolSize == 0 {
 		return Frame{}, malformed("symbol frame where none may come")
+	}
+	if buf == nil {
+		// In place: the frame is read into the buffered reader and handed
+		// out from there, which saves copying every symbol once more.
+		n := len(fr.hdr) + fr.symbolSize
+		if b, err := fr.r.Peek(n); err == nil {
+			v := binary.BigEndian.Uint32(b)
+			_, _ = fr.r.Discard(n)
+			return Frame{Type: FrameSymbol, SBN: uint8(v >> 24), ESI: v & MaxESI, Payload: b[len(fr.hdr):n:n]}, nil
+		} else if !errors.Is(err, bufio.ErrBufferFull) {
+			return Frame{}, fmt.Errorf("symbol frame: %w", noEOF(err))
+		}
+		buf = fr.sym
 	}
 	if len(buf) < fr.symbolSize {
 		return Frame{}, fmt.Errorf("symbol buffer of %d bytes, need %d", len(buf), fr.symbolSize)

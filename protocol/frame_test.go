@@ -242,3 +242,34 @@ func TestFrameReaderZeroAlloc(t *testing.T) {
 		t.Fatalf("%v allocations per stream of 64 symbols, want 0", n)
 	}
 }
+
+// TestFrameReaderSmallBuffer reads symbols larger than the reader's buffer:
+// they cannot be handed out in place and are copied instead.
+func TestFrameReaderSmallBuffer(t *testing.T) {
+	const T = 100
+	var s []byte
+	for esi := uint32(0); esi < 3; esi++ {
+		s = AppendSymbolFrame(s, 1, esi, bytes.Repeat([]byte{byte(esi + 1)}, T))
+	}
+	fr := NewFrameReader(bufio.NewReaderSize(bytes.NewReader(s), 16), T)
+	for esi := uint32(0); esi < 3; esi++ {
+		f, err := fr.Next()
+		if err != nil || f.ESI != esi || !bytes.Equal(f.Payload, bytes.Repeat([]byte{byte(esi + 1)}, T)) {
+			t.Fatalf("frame %d: %+v, %v", esi, f, err)
+		}
+	}
+	if _, err := fr.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	// A frame cut short is an unexpected end, in place or not.
+	for _, size := range []int{16, 4096} {
+		fr := NewFrameReader(bufio.NewReaderSize(bytes.NewReader(s[:len(s)-1]), size), T)
+		var err error
+		for err == nil {
+			_, err = fr.Next()
+		}
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("buffer %d: truncated frame gave %v", size, err)
+		}
+	}
+}
