@@ -86,6 +86,7 @@ func (f *fetchState) runCredits() {
 			}
 		}
 		rates = creditRates(ups, rates[:0])
+		probeSwap(ups, rates)
 		// Per upstream and block: the base (symbols received on the stream
 		// so far) first, then the need, so that a symbol arriving in
 		// between lowers the credit rather than being granted twice.
@@ -151,16 +152,51 @@ func (f *fetchState) runCredits() {
 	}
 }
 
-// creditUpstreams appends the upstreams that get credits: all but probes.
+// creditUpstreams appends the upstreams that get credits: all, but probes
+// only when the stream is striped.
 func (s *session) creditUpstreams(dst []*upstream) []*upstream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for u := range s.upstreams {
-		if !u.probe {
+		if !u.probe || s.stripes > 1 {
 			dst = append(dst, u)
 		}
 	}
 	return dst
+}
+
+// probeSwap lets a probe stand in for the parents of its stripe: they get no
+// credit while it runs and it gets their share and half as much again. A
+// probe of a relay in the same stripe would otherwise bring the symbols our
+// parent sends us anyway (every one a duplicate, as a probe or later from
+// the parent); this way the probe carries the stripe for its window and
+// shows up to 1.5 times the parent's rate.
+func probeSwap(ups []*upstream, rates []float64) {
+	for i, u := range ups {
+		if !u.probe {
+			continue
+		}
+		share := 0.0
+		for j, p := range ups {
+			if !p.probe && p.stripes == u.stripes && p.stripe == u.stripe {
+				share += rates[j]
+			}
+		}
+		if share > 0 {
+			rates[i] = 1.5 * max(share, rates[i])
+		}
+	}
+	for i, u := range ups {
+		if u.probe {
+			continue
+		}
+		for _, p := range ups {
+			if p.probe && p.stripes == u.stripes && p.stripe == u.stripe {
+				rates[i] = 0
+				break
+			}
+		}
+	}
 }
 
 // creditRates appends each upstream's delivery rate (all symbols, bytes/s);

@@ -387,7 +387,11 @@ func (m *stripeManager) reevaluate() {
 			c.Measured, c.MeasuredAt, c.MeasuredWidth = results[i], now, c.Width
 			log.Debugw("probed", "stripe", m.stripe, "peer", id, "rate", results[i], "current", curRate)
 		}
-		curRate = cur.rawMeter.rate()
+		if s.stripes == 1 {
+			// With stripes the parent had no credit during the probe
+			// (probeSwap): its rate from before the probe stands.
+			curRate = cur.rawMeter.rate()
+		}
 	}
 	choice, sw := ch.Reevaluate(self, cur.peer, curRate, m.candList(), time.Now(), m.lastSwitch)
 	if !sw {

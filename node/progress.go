@@ -37,6 +37,10 @@ type Progress struct {
 	// that were new (not duplicates). Needed is K summed over the blocks.
 	SymbolsIn, SymbolsNew uint64
 	Needed                uint64
+	// Wasted symbols among SymbolsIn: those from probes, those of blocks
+	// already decoded, and repeats of an ESI already held. (New symbols
+	// beyond what decoding needed are SymbolsNew - Needed.)
+	WasteProbe, WasteDone, WasteRepeat uint64
 	// Rate is the current goodput in bytes/s (new symbols); Width the rate
 	// at which this node receives new symbols (+Inf for a source).
 	Rate, Width float64
@@ -73,16 +77,19 @@ func (n *Node) Sessions() []cid.Cid {
 
 func (s *session) progress() Progress {
 	p := Progress{
-		CID:        s.cid,
-		Name:       s.manifest.Name,
-		Size:       int64(s.manifest.Size),
-		Blocks:     s.blocks(),
-		SymbolsIn:  s.symbolsIn.Load(),
-		SymbolsNew: s.symbolsNew.Load(),
-		Rate:       s.goodput.rate(),
-		Uploaded:   s.uploaded.Load(),
-		Reparents:  s.reparents.Load(),
-		Started:    s.created,
+		CID:         s.cid,
+		Name:        s.manifest.Name,
+		Size:        int64(s.manifest.Size),
+		Blocks:      s.blocks(),
+		SymbolsIn:   s.symbolsIn.Load(),
+		SymbolsNew:  s.symbolsNew.Load(),
+		WasteProbe:  s.dupProbe.Load(),
+		WasteDone:   s.dupDone.Load(),
+		WasteRepeat: s.dupRepeat.Load(),
+		Rate:        s.goodput.rate(),
+		Uploaded:    s.uploaded.Load(),
+		Reparents:   s.reparents.Load(),
+		Started:     s.created,
 	}
 	for b := 0; b < s.blocks(); b++ {
 		p.Needed += uint64(s.oti.BlockSymbols(b))

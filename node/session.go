@@ -61,6 +61,9 @@ type session struct {
 	// counters
 	symbolsIn  atomic.Uint64              // symbols that arrived from upstreams
 	symbolsNew atomic.Uint64              // of which new to this node (not duplicates, not finished blocks)
+	dupProbe   atomic.Uint64              // symbols wasted: from probes,
+	dupDone    atomic.Uint64              // of blocks already held in full,
+	dupRepeat  atomic.Uint64              // already held (same ESI)
 	uploaded   atomic.Uint64              // bytes written to children (symbol frames)
 	reparents  atomic.Uint64              // parent switches made on measurements
 	stripeUp   []atomic.Pointer[upstream] // current parent per stripe

@@ -207,15 +207,20 @@ func (s *session) startGenerator(r io.ReaderAt, startESI uint32) error {
 	return nil
 }
 
-// seedStartESI picks where a completed peer's ESIs start: in the upper half
-// of the 24-bit ESI space (the source counts up from 0 and never gets there),
-// in one of 64 regions chosen by the peer's ID, so that two completed peers
-// rarely overlap either.
+// seedStartESI picks where a completed peer's ESIs start: at a point of the
+// upper half of the 24-bit ESI space (the source counts up from 0 and never
+// gets there) chosen by a hash of the peer's ID. A peer uses a few thousand
+// ESIs per block, so two peers' runs overlap with a probability of about
+// 0.1 % (with 64 fixed regions, two of eight peers shared one a third of
+// the time, and then repeated each other's symbols exactly).
 func seedStartESI(id []byte) uint32 {
 	h := fnv.New32a()
 	h.Write(id)
-	return 1<<23 + (h.Sum32()%64)<<17
+	return upperESI + h.Sum32()%upperESI
 }
+
+// upperESI is where the upper half of the ESI space starts.
+const upperESI = 1 << 23
 
 // generator produces a node's own symbols: the original source's stream, a
 // complete peer's, or a relay's for the blocks it has already decoded. Each
@@ -271,11 +276,12 @@ func (g *generator) next(d *demandSnap, ready []bool) (int, uint32, bool) {
 	return 0, 0, false
 }
 
-// advance moves block b's ESI counter on, wrapping within this node's range.
+// advance moves block b's ESI counter on; past the last ESI it wraps to
+// the start of this node's half of the space (0 for the original source).
 func (g *generator) advance(b int) {
 	g.esi[b]++
 	if g.esi[b] > protocol.MaxESI {
-		g.esi[b] = g.start
+		g.esi[b] = min(g.start, upperESI)
 	}
 }
 

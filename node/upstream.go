@@ -152,9 +152,19 @@ func (u *upstream) run(br *bufio.Reader) {
 			if s.isFinished(fm.SBN) {
 				// In flight when we said we had it; our own generator
 				// serves this block to our children.
+				if u.probe {
+					s.dupProbe.Add(1)
+				} else {
+					s.dupDone.Add(1)
+				}
 				continue
 			}
 			if f == nil || !f.spill.markSeen(b, fm.ESI) {
+				if u.probe {
+					s.dupProbe.Add(1)
+				} else {
+					s.dupRepeat.Add(1)
+				}
 				continue // duplicate: neither stored nor forwarded
 			}
 			u.fresh.Add(1)

@@ -58,6 +58,13 @@ type PeerResult struct {
 	UploadedBytes int64  `json:"uploaded_bytes"`
 	SymbolsIn     uint64 `json:"symbols_in"`
 	SymbolsNeeded uint64 `json:"symbols_needed"`
+	// SymbolsNew counts the received symbols that were new; the waste
+	// fields split the rest: from probes, of blocks already decoded, and
+	// repeated ESIs.
+	SymbolsNew  uint64 `json:"symbols_new"`
+	WasteProbe  uint64 `json:"waste_probe"`
+	WasteDone   uint64 `json:"waste_done"`
+	WasteRepeat uint64 `json:"waste_repeat"`
 	// Reparents counts the parent switches the peer made on measurements.
 	Reparents uint64 `json:"reparents"`
 }
@@ -168,6 +175,8 @@ func (s *Swarm) result() *Result {
 		}
 		if mb.hasLast {
 			pr.SymbolsIn, pr.SymbolsNeeded = mb.last.SymbolsIn, mb.last.Needed
+			pr.SymbolsNew = mb.last.SymbolsNew
+			pr.WasteProbe, pr.WasteDone, pr.WasteRepeat = mb.last.WasteProbe, mb.last.WasteDone, mb.last.WasteRepeat
 			pr.Reparents = mb.last.Reparents
 		}
 		pr.Upstreams = mb.upstreamsByFresh(true)
