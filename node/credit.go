@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -65,6 +66,7 @@ func (f *fetchState) runCredits() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		case <-f.creditKick:
 		}
 		if f.completing.Load() {
 			return
@@ -78,13 +80,7 @@ func (f *fetchState) runCredits() {
 		if len(ups) == 0 {
 			continue
 		}
-		fin := s.upstreamFinished()
-		blocks = blocks[:0]
-		for b := 0; b < s.blocks() && len(blocks) < creditBlocks; b++ {
-			if !fin.Has(uint8(b)) {
-				blocks = append(blocks, b)
-			}
-		}
+		blocks = f.creditBlocks(blocks[:0])
 		rates = creditRates(ups, rates[:0])
 		probeSwap(ups, rates)
 		// Per upstream and block: the base (symbols received on the stream
@@ -149,6 +145,67 @@ func (f *fetchState) runCredits() {
 				st.toldAt = now
 			}
 		}
+	}
+}
+
+// creditBlocks appends the blocks that get credits: the first creditBlocks
+// blocks neither decoded nor holding enough symbols.
+func (f *fetchState) creditBlocks(dst []int) []int {
+	s := f.s
+	fin := s.upstreamFinished()
+	for b := 0; b < s.blocks() && len(dst) < creditBlocks; b++ {
+		if !fin.Has(uint8(b)) {
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}
+
+// initialCredits returns the credits a new subscription in stripe (stripes,
+// stripe) starts with, sent with the subscription itself so that the parent
+// never sends without them: the share of each block's need that the credit
+// loop would give an upstream as fast as the others (a probe: as its
+// stripe's parents and half as much again). Nil when the subscription gets
+// no credits.
+func (f *fetchState) initialCredits(stripes, stripe int, probe bool) []protocol.Credit {
+	s := f.s
+	if probe && s.stripes == 1 {
+		return nil
+	}
+	ups := s.creditUpstreams(nil)
+	rates := creditRates(ups, nil)
+	probeSwap(ups, rates)
+	mine, total, mean := 0.0, 0.0, 0.0
+	for i, u := range ups {
+		total += rates[i]
+		mean += rates[i] / float64(len(ups))
+		if probe && !u.probe && u.stripes == stripes && u.stripe == stripe {
+			mine += rates[i]
+			total -= rates[i] // paused while the probe runs
+		}
+	}
+	switch {
+	case len(ups) == 0:
+		mine, total = 1, 0
+	case probe && mine > 0:
+		mine *= 1.5
+	default:
+		mine = max(mean, 1)
+	}
+	share := mine / (total + mine)
+	var out []protocol.Credit
+	for _, b := range f.creditBlocks(nil) {
+		need := max(0, int(f.need[b].Load())-f.spill.seenCount(b))
+		out = append(out, protocol.Credit{SBN: uint8(b), Allow: uint32(math.Ceil(float64(need) * share))})
+	}
+	return out
+}
+
+// kickCredits makes the credit loop run now (a new upstream).
+func (f *fetchState) kickCredits() {
+	select {
+	case f.creditKick <- struct{}{}:
+	default:
 	}
 }
 

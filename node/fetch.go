@@ -217,9 +217,11 @@ type fetchState struct {
 	spill    *spillStore
 	sink     *relay.Consumer
 
-	need     []atomic.Int32 // symbols to hold before the next decode attempt, per block
-	decoding []atomic.Bool
-	decodeCh chan int
+	need []atomic.Int32 // symbols to hold before the next decode attempt, per block
+
+	creditKick chan struct{} // wakes the credit loop (a new upstream)
+	decoding   []atomic.Bool
+	decodeCh   chan int
 
 	mu    sync.Mutex
 	known map[peer.ID]peer.AddrInfo // peers seen for this content
@@ -243,16 +245,17 @@ type fetchState struct {
 func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 	out = filepath.Clean(out)
 	f := &fetchState{
-		s:        s,
-		cfg:      cfg,
-		out:      out,
-		partPath: out + ".part",
-		stateDir: out + ".romap2p",
-		need:     make([]atomic.Int32, s.blocks()),
-		decoding: make([]atomic.Bool, s.blocks()),
-		decodeCh: make(chan int, s.blocks()),
-		known:    make(map[peer.ID]peer.AddrInfo),
-		bad:      make(map[peer.ID]time.Time),
+		s:          s,
+		cfg:        cfg,
+		out:        out,
+		partPath:   out + ".part",
+		stateDir:   out + ".romap2p",
+		need:       make([]atomic.Int32, s.blocks()),
+		creditKick: make(chan struct{}, 1),
+		decoding:   make([]atomic.Bool, s.blocks()),
+		decodeCh:   make(chan int, s.blocks()),
+		known:      make(map[peer.ID]peer.AddrInfo),
+		bad:        make(map[peer.ID]time.Time),
 
 		seeds:        make(map[peer.ID]time.Time),
 		extraRefused: make(map[peer.ID]time.Time),

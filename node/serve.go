@@ -220,6 +220,8 @@ type child struct {
 	mu  sync.Mutex
 	fin protocol.BlockSet
 
+	credits []protocol.Credit // scratch of the control reader
+
 	closeOnce sync.Once
 }
 
@@ -269,6 +271,37 @@ func (c *child) closeWith(code protocol.GoodbyeCode, reason string) {
 		_ = c.cons.Close()
 		_ = c.stream.Reset()
 	})
+}
+
+// control applies one control frame from the child; false means the
+// subscription ends (a goodbye or a malformed frame).
+func (c *child) control(f protocol.Frame) bool {
+	switch f.Type {
+	case protocol.FrameFinished:
+		set, err := f.Finished()
+		if err != nil {
+			log.Debugw("bad finished frame", "peer", c.peer, "err", err)
+			return false
+		}
+		c.setFinished(set)
+		c.s.refreshDemand()
+	case protocol.FrameCredit:
+		var err error
+		c.credits, err = f.Credits(c.credits[:0])
+		if err != nil {
+			log.Debugw("bad credit frame", "peer", c.peer, "err", err)
+			return false
+		}
+		for _, cr := range c.credits {
+			c.cons.SetBudget(cr.SBN, uint32(min(uint64(cr.Base)+uint64(cr.Allow), math.MaxUint32)))
+		}
+		c.s.wakeGenerator()
+	case protocol.FrameGoodbye:
+		return false
+	default:
+		// Children send nothing else; ignore what a newer version may add.
+	}
+	return true
 }
 
 // handleSymbols serves one subscription from a child.
@@ -332,11 +365,18 @@ func (n *Node) handleSymbols(st network.Stream) {
 	sess.refreshDemand()
 
 	// The child's control frames: finished-block updates, credits and
-	// goodbye.
+	// goodbye. Those that came with the subscription (its first credits)
+	// apply before the first symbol goes out.
+	fr := protocol.NewFrameReader(br, 0)
+	for br.Buffered() > 0 {
+		f, err := fr.Next()
+		if err != nil || !c.control(f) {
+			c.close("")
+			break
+		}
+	}
 	go func() {
 		defer c.close("")
-		fr := protocol.NewFrameReader(br, 0)
-		var credits []protocol.Credit
 		for {
 			f, err := fr.Next()
 			if err != nil {
@@ -345,29 +385,8 @@ func (n *Node) handleSymbols(st network.Stream) {
 				}
 				return
 			}
-			switch f.Type {
-			case protocol.FrameFinished:
-				set, err := f.Finished()
-				if err != nil {
-					log.Debugw("bad finished frame", "peer", remote, "err", err)
-					return
-				}
-				c.setFinished(set)
-				sess.refreshDemand()
-			case protocol.FrameCredit:
-				credits, err = f.Credits(credits[:0])
-				if err != nil {
-					log.Debugw("bad credit frame", "peer", remote, "err", err)
-					return
-				}
-				for _, cr := range credits {
-					cons.SetBudget(cr.SBN, uint32(min(uint64(cr.Base)+uint64(cr.Allow), math.MaxUint32)))
-				}
-				sess.wakeGenerator()
-			case protocol.FrameGoodbye:
+			if !c.control(f) {
 				return
-			default:
-				// Children send nothing else; ignore what a newer version may add.
 			}
 		}
 	}()

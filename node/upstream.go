@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +77,23 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	}
 	_ = st.SetDeadline(time.Now().Add(handshakeTimeout))
 	sub := protocol.Subscribe{CID: s.cid, Stripes: stripes, Stripe: stripe, Probe: probe, Finished: s.upstreamFinished()}
-	if err := protocol.WriteSubscribe(st, &sub); err != nil {
+	var msg bytes.Buffer
+	if err := protocol.WriteSubscribe(&msg, &sub); err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
+	}
+	if f := s.fetch; f != nil {
+		// The first credits go with the subscription.
+		if cr := f.initialCredits(stripes, stripe, probe); len(cr) > 0 {
+			b, err := protocol.AppendCreditFrame(msg.Bytes(), cr)
+			if err != nil {
+				_ = st.Reset()
+				return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
+			}
+			msg = *bytes.NewBuffer(b)
+		}
+	}
+	if _, err := st.Write(msg.Bytes()); err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
 	}
@@ -106,6 +123,9 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	s.mu.Lock()
 	s.upstreams[u] = struct{}{}
 	s.mu.Unlock()
+	if s.fetch != nil {
+		s.fetch.kickCredits()
+	}
 	n.host.ConnManager().Protect(ai.ID, "roma-parent")
 	s.wg.Add(1)
 	go func() {
