@@ -220,7 +220,8 @@ type child struct {
 	mu  sync.Mutex
 	fin protocol.BlockSet
 
-	credits []protocol.Credit // scratch of the control reader
+	credits  []protocol.Credit // scratch of the control reader
+	skipMark uint64            // Skipped at the last slow-child check (session mu)
 
 	closeOnce sync.Once
 }
@@ -520,9 +521,11 @@ func (s *session) victimLocked(who peer.ID, stripe int) *child {
 }
 
 // evictSlowLocked, at the original source, drops a stripe child measured
-// for slowAfter that takes less than slowShare of the median child's rate:
-// every other peer receives that stripe through it, so a slow link there
-// starves the whole stripe. The peer may not take a stripe from the source
+// for slowAfter that takes less than slowShare of the median child's rate
+// and has fallen behind the ring since the previous check: every other peer
+// receives that stripe through it, so a slow link there starves the whole
+// stripe. It runs when a peer asks for a status or a slot, so that the slot
+// it frees is offered at once. The peer may not take a stripe from the source
 // again for slowBan; it stays a leaf of the stripes' trees.
 func (s *session) evictSlowLocked() {
 	if s.fetch != nil || s.stripes <= 1 {
@@ -530,10 +533,16 @@ func (s *session) evictSlowLocked() {
 	}
 	var kids []*child
 	var rates []float64
+	var behind []bool
 	for c := range s.children {
 		if !c.probe && c.stripes == s.stripes {
+			st := c.cons.Stats()
 			kids = append(kids, c)
-			rates = append(rates, c.cons.Stats().Rate)
+			rates = append(rates, st.Rate)
+			// A child is slow when it falls behind the ring (it skips),
+			// not when its credits hold it back (it needs little more).
+			behind = append(behind, st.Skipped > c.skipMark)
+			c.skipMark = st.Skipped
 		}
 	}
 	if len(kids) < 2 {
@@ -543,7 +552,7 @@ func (s *session) evictSlowLocked() {
 	slices.Sort(sorted)
 	median := sorted[len(sorted)/2]
 	for i, c := range kids {
-		if time.Since(c.started) >= slowAfter && rates[i] < slowShare*median {
+		if time.Since(c.started) >= slowAfter && rates[i] < slowShare*median && behind[i] {
 			log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", rates[i], "median", median)
 			delete(s.children, c)
 			s.slow[c.peer] = time.Now().Add(slowBan)
