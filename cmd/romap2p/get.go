@@ -281,6 +281,9 @@ type getResult struct {
 	SymbolsIn     uint64         `json:"symbols_in"`
 	SymbolsNew    uint64         `json:"symbols_new"`
 	SymbolsNeeded uint64         `json:"symbols_needed"`
+	WasteProbe    uint64         `json:"waste_probe"`
+	WasteDone     uint64         `json:"waste_done"`
+	WasteRepeat   uint64         `json:"waste_repeat"`
 	Upstreams     []upstreamJSON `json:"upstreams"`
 	Parents       []string       `json:"parents"`
 }
@@ -291,6 +294,7 @@ func newGetResult(p node.Progress, path string, took time.Duration, links []node
 		CID: p.CID.String(), Name: p.Name, Path: path, Size: p.Size, OK: p.Done && p.Err == nil,
 		Seconds: took.Seconds(), Blocks: p.Blocks,
 		SymbolsIn: p.SymbolsIn, SymbolsNew: p.SymbolsNew, SymbolsNeeded: p.Needed,
+		WasteProbe: p.WasteProbe, WasteDone: p.WasteDone, WasteRepeat: p.WasteRepeat,
 		Upstreams: []upstreamJSON{}, Parents: []string{},
 	}
 	if !p.Completed.IsZero() && p.Completed.After(p.Started) {
