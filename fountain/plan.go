@@ -53,6 +53,10 @@ type planSpec struct {
 	ext     int
 	copyOf  []int32
 	scratch []int32
+	// With unloaded, the LT rows' own slots hold nothing at the start (zero
+	// bytes): a row whose symbol survives (copyOf[i] >= 0) is read from
+	// there only, which spares copying the symbols into the workspace.
+	unloaded bool
 	// After solving, slot fill[i] receives the encoding symbol of ISI
 	// fillISI[i].
 	fill    []int32
@@ -581,6 +585,16 @@ func (pp *planner) forward(em *emitter, spec *planSpec, words int) {
 		sparse[k] = sp
 		yslot[k] = dst
 		switch {
+		case spec.unloaded && sym >= 0:
+			// The symbol is only at sym: y_k is read from there when
+			// nothing is subtracted and the row's slot is not needed
+			// until its final value, else it is summed into the slot.
+			if nsrc == 0 && sp {
+				yslot[k] = sym
+				break
+			}
+			em.srcs = append(em.srcs, sym)
+			em.into(dst, first)
 		case nsrc == 0:
 		case sp && sym == symLost:
 			// Keep the symbol for the back substitution; y goes to scratch.
@@ -653,7 +667,11 @@ func (pp *planner) emitDense(em *emitter, pl *plan, spec *planSpec, ds *denseSol
 		for _, a := range ds.aList[ds.aStart[i]:ds.aStart[i+1]] {
 			em.srcs = append(em.srcs, pp.denseSlot(a))
 		}
-		if pp.sym(spec, r) == symZero {
+		sym := pp.sym(spec, r)
+		if spec.unloaded && sym >= 0 {
+			em.srcs = append(em.srcs, sym)
+		}
+		if sym == symZero || spec.unloaded && sym >= 0 {
 			em.into(pp.denseSlot(int32(i)), first)
 		} else {
 			em.xors(pp.denseSlot(int32(i)), first)
