@@ -141,8 +141,10 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 			}
 			extra++
 		}
-		decTime += time.Since(start)
 		res.OverheadSymbols += dec.Received() - K
+		dec.Release()
+		enc.Release()
+		decTime += time.Since(start)
 		if !bytes.Equal(out[:blen], src[:blen]) {
 			return res, fmt.Errorf("block %d decoded to different bytes", sbn)
 		}

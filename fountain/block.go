@@ -114,6 +114,22 @@ type BlockEncoder struct {
 	bc   blockCode
 	kern kernels
 	sub  [][][]byte // sub[j][c]: intermediate symbol c of sub-block j
+
+	lent    int             // rowMemory buffer in use, -1 for none
+	cleanup runtime.Cleanup // returns it once the encoder is unreachable
+}
+
+// Release gives the encoder's memory back at once for later encoders to
+// reuse (otherwise that happens only after a garbage collection finds the
+// encoder unreachable). The encoder must not be used afterwards: Symbol
+// and Intermediate then fail or return nothing.
+func (e *BlockEncoder) Release() {
+	if e.lent >= 0 {
+		e.cleanup.Stop()
+		returnRowMemory(e.lent)
+		e.lent = -1
+	}
+	e.sub = nil
 }
 
 // NewBlockEncoder computes the intermediate symbols of block sbn from its
@@ -136,7 +152,7 @@ func NewBlockEncoder(o OTI, sbn int, src []byte, opts ...BlockOption) (*BlockEnc
 	if err != nil {
 		return nil, fmt.Errorf("block %d: systematic plan: %w", sbn, err)
 	}
-	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize))}
+	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize)), lent: -1}
 	p := &bc.p
 	slots := make([][]byte, pl.slots)
 	tmp := pl.rows + pl.ext
@@ -230,7 +246,8 @@ func takeRowMemory(e *BlockEncoder, n int) []byte {
 		b.mem = make([]byte, n)
 	}
 	b.lent = true
-	runtime.AddCleanup(e, returnRowMemory, pick)
+	e.lent = pick
+	e.cleanup = runtime.AddCleanup(e, returnRowMemory, pick)
 	return b.mem[:n]
 }
 
@@ -295,7 +312,7 @@ func NewBlockEncoderFromIntermediate(o OTI, sbn int, inter []byte, opts ...Block
 		return nil, fmt.Errorf("block %d: %d intermediate bytes, want %d", sbn, len(inter), bc.interLen())
 	}
 	inter = append([]byte(nil), inter...)
-	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize))}
+	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize)), lent: -1}
 	for j, ts := range bc.subSize {
 		base := bc.p.L * bc.subOff[j]
 		e.sub[j] = sliceSlots(make([][]byte, bc.p.L), inter[base:base+bc.p.L*ts], ts)
@@ -330,6 +347,9 @@ func (e *BlockEncoder) Symbol(esi uint32, dst []byte) error {
 	}
 	if len(dst) < e.bc.T {
 		return fmt.Errorf("symbol buffer of %d bytes, want %d", len(dst), e.bc.T)
+	}
+	if e.sub == nil {
+		return ErrReleased
 	}
 	// The symbol memory may be lent (rowMemory): keep e alive while it is
 	// read.

@@ -1,6 +1,7 @@
 package fountain
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -21,6 +22,26 @@ type BlockDecoder struct {
 	nsrc    int    // received source symbols
 	limit   int    // most symbols stored
 	decoded *BlockEncoder
+	mem     *[]byte         // the recycled memory behind zero and buf
+	cleanup runtime.Cleanup // gives mem back once the decoder is unreachable
+}
+
+// ErrReleased is returned by an encoder or decoder used after Release.
+var ErrReleased = errors.New("fountain: decoder released")
+
+// Release gives the decoder's memory back at once for later decoders to
+// reuse (otherwise that happens only after a garbage collection finds the
+// decoder unreachable, and until then new decoders fault in fresh memory).
+// The decoder, and the bytes of any symbol it holds, must not be used
+// afterwards: its methods return ErrReleased.
+func (d *BlockDecoder) Release() {
+	if d.mem != nil {
+		d.cleanup.Stop()
+		releaseSymbolMemory(d.mem)
+		d.mem = nil
+	}
+	d.zero, d.buf, d.decoded, d.esis = nil, nil, nil, nil
+	d.err = ErrReleased
 }
 
 // NewBlockDecoder returns a decoder for block sbn of the object o. An invalid
@@ -63,7 +84,7 @@ func (d *BlockDecoder) Add(esi uint32, sym []byte) (ready bool, err error) {
 		// One block of memory for the symbols and the rows solving adds.
 		p := &d.bc.p
 		z := (p.S + p.H + p.Kp - p.K) * d.bc.T
-		mem := newSymbolMemory(d, z+(p.K+16)*d.bc.T)
+		mem := d.newSymbolMemory(z + (p.K+16)*d.bc.T)
 		clear(mem[:z])
 		d.zero, d.buf = mem[:z:z], mem[z:z]
 	}
@@ -229,7 +250,7 @@ func (d *BlockDecoder) spec(sp *planSpec, n int) *planSpec {
 func (d *BlockDecoder) solve(pl *plan, pp *planner, dst []byte) {
 	bc := &d.bc
 	p := &bc.p
-	enc := &BlockEncoder{bc: *bc, kern: newKernels(d.cfg.portable), sub: make([][][]byte, len(bc.subSize))}
+	enc := &BlockEncoder{bc: *bc, kern: newKernels(d.cfg.portable), sub: make([][][]byte, len(bc.subSize)), lent: -1}
 	zeros := p.S + p.H + p.Kp - p.K
 	if cap(pp.slots) < pl.slots {
 		pp.slots = make([][]byte, pl.slots)
@@ -274,8 +295,8 @@ func (d *BlockDecoder) solve(pl *plan, pp *planner, dst []byte) {
 var symbolMemory sync.Pool // of *[]byte
 
 // newSymbolMemory returns n bytes (contents undefined) that return to
-// symbolMemory once d is unreachable.
-func newSymbolMemory(d *BlockDecoder, n int) []byte {
+// symbolMemory on Release or once d is unreachable.
+func (d *BlockDecoder) newSymbolMemory(n int) []byte {
 	var mem []byte
 	for range 4 {
 		m, _ := symbolMemory.Get().(*[]byte)
@@ -290,7 +311,8 @@ func newSymbolMemory(d *BlockDecoder, n int) []byte {
 	if mem == nil {
 		mem = make([]byte, n)
 	}
-	runtime.AddCleanup(d, releaseSymbolMemory, &mem)
+	d.mem = &mem
+	d.cleanup = runtime.AddCleanup(d, releaseSymbolMemory, d.mem)
 	return mem
 }
 

@@ -262,6 +262,27 @@ func TestDecoderAPI(t *testing.T) {
 	if _, err := bad.Add(0, sym); err == nil {
 		t.Fatal("decoder of a missing block accepted a symbol")
 	}
+	// Released, a decoder refuses further use; its memory goes to the next
+	// decoders, which must decode correctly whatever it holds.
+	for round := range 3 {
+		d := NewBlockDecoder(o, 0)
+		for esi := uint32(100 * round); d.Received() < 60; esi++ {
+			enc.Symbol(esi, sym)
+			d.Add(esi, sym)
+		}
+		clear(out)
+		if err := d.Decode(out); err != nil || !bytes.Equal(out, src) {
+			t.Fatalf("round %d: decode after a release: %v", round, err)
+		}
+		d.Release()
+		d.Release() // idempotent
+		if _, err := d.Add(500, sym); !errors.Is(err, ErrReleased) {
+			t.Fatalf("add after release: %v", err)
+		}
+		if err := d.Decode(out); !errors.Is(err, ErrReleased) {
+			t.Fatalf("decode after release: %v", err)
+		}
+	}
 }
 
 func TestPortableMatchesSIMD(t *testing.T) {
@@ -386,6 +407,37 @@ func TestEncoderReadAhead(t *testing.T) {
 		}
 		if !bytes.Equal(a, b) {
 			t.Fatalf("block %d ESI %d differs with read-ahead", sbn, esi)
+		}
+	}
+}
+
+// TestEncoderRelease: a released encoder refuses symbols, and encoders
+// built on its memory give the same symbols as before.
+func TestEncoderRelease(t *testing.T) {
+	const T = 64
+	o, _ := NewOTI(300*T, T)
+	src := randBytes(rand.New(rand.NewPCG(2, 2)), int(o.F))
+	ref, err := NewBlockEncoder(o, 0, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, T)
+	if err := ref.Symbol(1000, want); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, T)
+	for round := range 4 {
+		e, err := NewBlockEncoder(o, 0, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Symbol(1000, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("round %d: symbol differs (%v)", round, err)
+		}
+		e.Release()
+		e.Release()
+		if err := e.Symbol(1000, got); !errors.Is(err, ErrReleased) {
+			t.Fatalf("round %d: symbol after release: %v", round, err)
 		}
 	}
 }

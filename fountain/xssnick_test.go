@@ -55,6 +55,7 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 				tb.Fatal(err)
 			}
 		}
+		enc.Release()
 		tOE += time.Since(st)
 		st = time.Now()
 		dec := NewBlockDecoder(o, sbn)
@@ -64,6 +65,7 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 		if err := dec.Decode(out[:blen]); err != nil {
 			tb.Fatalf("block %d: %v", sbn, err)
 		}
+		dec.Release()
 		tOD += time.Since(st)
 		if !bytes.Equal(out[:blen], block) {
 			tb.Fatal("decoded bytes differ")

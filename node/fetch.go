@@ -492,6 +492,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		}
 	} else {
 		dec := fountain.NewBlockDecoder(s.oti, b)
+		defer dec.Release()
 		err := f.spill.read(b, have, func(esi uint32, sym []byte) error {
 			_, err := dec.Add(esi, sym)
 			return err
