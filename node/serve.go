@@ -119,10 +119,8 @@ func (s *session) status(asker peer.ID) protocol.Status {
 	}
 	perStripe := make([]int, s.stripes)
 	s.evictSlowLocked()
-	for c := range s.children {
-		if !c.probe && c.stripe < s.stripes && !s.isExtraSub(c.stripes) {
-			perStripe[c.stripe]++
-		}
+	for i := range perStripe {
+		perStripe[i] = s.slotUsersLocked(i, "")
 	}
 	for i := 0; i < s.stripes; i++ {
 		path := s.pathLocked(i)
@@ -151,6 +149,38 @@ func (s *session) status(asker peer.ID) protocol.Status {
 	st.UploadRate = uint64(s.uploadRate())
 	st.DownloadRate = uint64(s.goodput.rate())
 	return st
+}
+
+// slotUsersLocked counts the children that take one of stripe's slots
+// (not probes, not whole-stream extras, not who). At a relay, a child that
+// has been there for slowAfter and takes less than slowShare of the median
+// rate of its stripe's siblings takes no slot: the fan-out limit guards the
+// uplink, which such a child hardly uses, and a receiver behind a slow
+// link would otherwise hold slots that others need. (The original source
+// evicts such children instead: see evictSlowLocked.)
+func (s *session) slotUsersLocked(stripe int, who peer.ID) int {
+	var kids []*child
+	var rates []float64
+	for c := range s.children {
+		if !c.probe && c.stripe == stripe && c.peer != who && !s.isExtraSub(c.stripes) {
+			kids = append(kids, c)
+			rates = append(rates, c.cons.Stats().Rate)
+		}
+	}
+	if s.fetch == nil || len(kids) < 2 {
+		return len(kids)
+	}
+	sorted := slices.Clone(rates)
+	slices.Sort(sorted)
+	median := sorted[len(sorted)/2]
+	n := 0
+	for i, c := range kids {
+		if time.Since(c.started) >= slowAfter && rates[i] < slowShare*median {
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // maxChildrenLocked is this node's fan-out limit in stripe i: the full
@@ -425,12 +455,7 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 	if s.isExtraSub(c.stripes) {
 		return s.admitExtraLocked(c, reply)
 	}
-	n := 0
-	for o := range s.children {
-		if !o.probe && o.stripe == stripe && o.peer != who && !s.isExtraSub(o.stripes) {
-			n++
-		}
-	}
+	n := s.slotUsersLocked(stripe, who)
 	limit := s.maxChildrenLocked(stripe)
 	if s.stripes > 1 && s.fetch == nil {
 		s.evictSlowLocked()
@@ -539,9 +564,10 @@ func (s *session) evictSlowLocked() {
 			st := c.cons.Stats()
 			kids = append(kids, c)
 			rates = append(rates, st.Rate)
-			// A child is slow when it falls behind the ring (it skips),
-			// not when its credits hold it back (it needs little more).
-			behind = append(behind, st.Skipped > c.skipMark)
+			// A child is slow when it falls behind the ring (it skips)
+			// while it still wants symbols, not when its credits hold it
+			// back (it needs little more).
+			behind = append(behind, st.Skipped > c.skipMark && c.wantsMore())
 			c.skipMark = st.Skipped
 		}
 	}
@@ -561,6 +587,39 @@ func (s *session) evictSlowLocked() {
 	}
 }
 
+// watchSlowChildren checks the original source's stripe children for slow
+// ones every slowCheck, so that a slow child is dropped soon after slowAfter
+// even when nobody asks for a slot.
+func (s *session) watchSlowChildren() {
+	t := time.NewTicker(slowCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		s.evictSlowLocked()
+		s.mu.Unlock()
+	}
+}
+
+// wantsMore reports whether the child still has credit for some block of
+// its window (or sent no credits at all).
+func (c *child) wantsMore() bool {
+	win := window(c.finished(), c.s.blocks(), windowBlocks)
+	for b := 0; b < c.s.blocks(); b++ {
+		if !win.Has(uint8(b)) {
+			continue
+		}
+		if n, ok := c.cons.Allowance(uint8(b)); !ok || n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // bannedLocked reports whether who lately proved too slow to carry a
 // stripe from the original source.
 func (s *session) bannedLocked(who peer.ID) bool {
@@ -573,8 +632,9 @@ func (s *session) bannedLocked(who peer.ID) bool {
 }
 
 const (
-	slowShare = 0.5
-	slowAfter = 2 * time.Second
+	slowShare = 0.25
+	slowAfter = 1500 * time.Millisecond
+	slowCheck = 250 * time.Millisecond
 	slowBan   = 30 * time.Second
 )
 

@@ -100,6 +100,10 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 		s.close()
 		return cid.Undef, err
 	}
+	if s.stripes > 1 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.watchSlowChildren() }()
+	}
 	n.provide(c)
 	log.Infow("serving", "cid", c, "file", path, "size", st.Size(), "blocks", s.blocks(), "T", s.t)
 	return c, nil

@@ -195,6 +195,17 @@ func (c *Consumer) Budget(sbn uint8) (int, bool) {
 	return max(0, int(l-1)-int(c.passed[sbn].Load())-int(c.queued[sbn].Load())), true
 }
 
+// Allowance returns how many more symbols of source block sbn the budget
+// lets through, counting only those already let through (not those
+// waiting), and false when the block has no budget.
+func (c *Consumer) Allowance(sbn uint8) (int, bool) {
+	l := c.limit[sbn].Load()
+	if l == 0 {
+		return 0, false
+	}
+	return max(0, int(l-1)-int(c.passed[sbn].Load())), true
+}
+
 // inStripe reports whether the consumer's stripe holds esi.
 func (c *Consumer) inStripe(esi uint32) bool {
 	s := c.stripe.Load()

@@ -286,6 +286,9 @@ func TestBudgetCountsQueued(t *testing.T) {
 	if n, _ := c.Budget(0); n != 30 {
 		t.Fatalf("budget with 20 queued: %d, want 30", n)
 	}
+	if n, ok := c.Allowance(0); !ok || n != 50 {
+		t.Fatalf("allowance with 20 queued: %d %v, want 50", n, ok)
+	}
 	buf := make([]byte, symbolSize)
 	for i := 0; i < 5; i++ {
 		if _, _, err := c.Next(context.Background(), buf); err != nil {
