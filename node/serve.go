@@ -633,7 +633,7 @@ func (s *session) bannedLocked(who peer.ID) bool {
 
 const (
 	slowShare = 0.25
-	slowAfter = 1500 * time.Millisecond
+	slowAfter = time.Second
 	slowCheck = 250 * time.Millisecond
 	slowBan   = 30 * time.Second
 )

@@ -256,7 +256,7 @@ func BenchmarkBeyondOneTree(b *testing.B) {
 
 // ninthRounds is how many runs with and without a disturbance (the ninth
 // receiver, the kill) are averaged.
-const ninthRounds = 3
+const ninthRounds = 5
 
 // meanTimes averages finish times over runs, per receiver present in all.
 func meanTimes(runs []map[string]float64) map[string]float64 {
