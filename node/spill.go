@@ -29,6 +29,44 @@ type spillStore struct {
 	t      int
 	blocks []*spillBlock
 	budget atomic.Int64 // memory left for in-memory records, bytes
+
+	// Memory of finished blocks' records, kept for the next blocks: a
+	// fresh buffer costs a page fault per 4 KiB as it fills (about 0.6 ms
+	// per MiB here), as much as the copying itself.
+	freeMu    sync.Mutex
+	free      [][]byte
+	freeBytes int64
+	memBytes  int64
+}
+
+// takeMem returns a buffer of capacity want, recycled when one fits.
+func (s *spillStore) takeMem(want int64) []byte {
+	s.freeMu.Lock()
+	for i, m := range s.free {
+		if int64(cap(m)) >= want && int64(cap(m)) <= want+want/4 {
+			s.free = append(s.free[:i], s.free[i+1:]...)
+			s.freeBytes -= int64(cap(m))
+			s.freeMu.Unlock()
+			return m[:0]
+		}
+	}
+	s.freeMu.Unlock()
+	return make([]byte, 0, want)
+}
+
+// giveMem keeps a finished block's buffer for reuse, up to a quarter of the
+// in-memory budget.
+func (s *spillStore) giveMem(m []byte) {
+	if cap(m) == 0 {
+		return
+	}
+	s.freeMu.Lock()
+	defer s.freeMu.Unlock()
+	if s.freeBytes+int64(cap(m)) > s.memBytes/4 {
+		return
+	}
+	s.free = append(s.free, m[:0])
+	s.freeBytes += int64(cap(m))
 }
 
 // spillBlock is one block's spill file. The sink appends to it; a decoder
@@ -57,7 +95,7 @@ func openSpill(dir string, t int, ks []int, done func(sbn int) bool, memBytes in
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spill directory: %w", err)
 	}
-	s := &spillStore{dir: dir, t: t, blocks: make([]*spillBlock, len(ks))}
+	s := &spillStore{dir: dir, t: t, blocks: make([]*spillBlock, len(ks)), memBytes: memBytes}
 	s.budget.Store(memBytes)
 	for sbn := range ks {
 		b := &spillBlock{k: ks[sbn], path: filepath.Join(dir, fmt.Sprintf("block-%03d.sym", sbn))}
@@ -157,7 +195,7 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 		b.memTried = true
 		want := int64((b.k + b.k/32 + 4) * rec)
 		if s.budget.Add(-want) >= 0 {
-			b.mem = make([]byte, 0, want)
+			b.mem = s.takeMem(want)
 		} else {
 			s.budget.Add(want)
 		}
@@ -264,6 +302,7 @@ func (s *spillStore) finish(sbn int) {
 	_ = b.f.Close()
 	_ = os.Remove(b.path)
 	s.budget.Add(int64(cap(b.mem)))
+	s.giveMem(b.mem)
 	b.f, b.w, b.seen, b.mem = nil, nil, nil, nil
 }
 
