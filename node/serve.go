@@ -323,10 +323,20 @@ func (c *child) control(f protocol.Frame) bool {
 			log.Debugw("bad credit frame", "peer", c.peer, "err", err)
 			return false
 		}
+		wake := false
+		mine := c.s.demand().mine
 		for _, cr := range c.credits {
+			before, _ := c.cons.Budget(cr.SBN)
 			c.cons.SetBudget(cr.SBN, uint32(min(uint64(cr.Base)+uint64(cr.Allow), math.MaxUint32)))
+			if after, _ := c.cons.Budget(cr.SBN); before <= 0 && after > 0 && mine.Has(cr.SBN) {
+				wake = true
+			}
 		}
-		c.s.wakeGenerator()
+		if wake {
+			// Only credit for a block we generate that had none left
+			// gives an idle generator something new to do.
+			c.s.wakeGenerator()
+		}
 	case protocol.FrameGoodbye:
 		return false
 	default:
