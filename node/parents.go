@@ -357,6 +357,11 @@ func (m *stripeManager) reevaluate() {
 	var probes []peer.ID
 	if float64(s.symbolsNew.Load()) < tailShare*float64(s.neededSymbols()) {
 		probes = ch.NextProbe(self, cur.peer, base, m.candList(), time.Now())
+		if s.stripes > 1 && len(probes) > 1 {
+			// A probe stands in for the stripe's parent (probeSwap): one
+			// at a time, or their overlap comes back as duplicates.
+			probes = probes[:1]
+		}
 	}
 	if len(probes) > 0 {
 		var wg sync.WaitGroup
