@@ -252,6 +252,7 @@ type child struct {
 
 	credits  []protocol.Credit // scratch of the control reader
 	skipMark uint64            // Skipped at the last slow-child check (session mu)
+	lagSince time.Time         // since when it stays half a ring behind (session mu)
 
 	closeOnce sync.Once
 }
@@ -568,7 +569,8 @@ func (s *session) evictSlowLocked() {
 	}
 	var kids []*child
 	var rates []float64
-	var behind []bool
+	var behind, early []bool
+	now := time.Now()
 	for c := range s.children {
 		if !c.probe && c.stripes == s.stripes {
 			st := c.cons.Stats()
@@ -577,8 +579,21 @@ func (s *session) evictSlowLocked() {
 			// A child is slow when it falls behind the ring (it skips)
 			// while it still wants symbols, not when its credits hold it
 			// back (it needs little more).
-			behind = append(behind, st.Skipped > c.skipMark && c.wantsMore())
+			wants := c.wantsMore()
+			behind = append(behind, st.Skipped > c.skipMark && wants)
 			c.skipMark = st.Skipped
+			// One that has stayed half a ring behind since slowLag may
+			// be judged before slowAfter: a fast child never lags that
+			// long, and each moment a slow one holds the stripe starves
+			// everyone below it.
+			if st.Behind >= uint64(s.ring.Slots()/2) && wants {
+				if c.lagSince.IsZero() {
+					c.lagSince = now
+				}
+			} else {
+				c.lagSince = time.Time{}
+			}
+			early = append(early, !c.lagSince.IsZero() && now.Sub(c.lagSince) >= slowLag)
 		}
 	}
 	if len(kids) < 2 {
@@ -588,7 +603,7 @@ func (s *session) evictSlowLocked() {
 	slices.Sort(sorted)
 	median := sorted[len(sorted)/2]
 	for i, c := range kids {
-		if time.Since(c.started) >= slowAfter && rates[i] < slowShare*median && behind[i] {
+		if rates[i] < slowShare*median && (early[i] || time.Since(c.started) >= slowAfter && behind[i]) {
 			log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", rates[i], "median", median)
 			delete(s.children, c)
 			s.slow[c.peer] = time.Now().Add(slowBan)
@@ -645,6 +660,7 @@ const (
 	slowShare = 0.25
 	slowAfter = time.Second
 	slowCheck = 250 * time.Millisecond
+	slowLag   = 500 * time.Millisecond
 	slowBan   = 30 * time.Second
 )
 
