@@ -151,6 +151,14 @@ func (s *session) status(asker peer.ID) protocol.Status {
 	return st
 }
 
+// upperMedian returns the middle value of xs (the upper one of the two
+// middle values when their number is even); xs is not modified.
+func upperMedian(xs []float64) float64 {
+	sorted := slices.Clone(xs)
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2]
+}
+
 // slotUsersLocked counts the children that take one of stripe's slots
 // (not probes, not whole-stream extras, not who). At a relay, a child that
 // has been there for slowAfter and takes less than slowShare of the median
@@ -170,9 +178,7 @@ func (s *session) slotUsersLocked(stripe int, who peer.ID) int {
 	if s.fetch == nil || len(kids) < 2 {
 		return len(kids)
 	}
-	sorted := slices.Clone(rates)
-	slices.Sort(sorted)
-	median := sorted[len(sorted)/2]
+	median := upperMedian(rates)
 	n := 0
 	for i, c := range kids {
 		if time.Since(c.started) >= slowAfter && rates[i] < slowShare*median {
@@ -599,9 +605,7 @@ func (s *session) evictSlowLocked() {
 	if len(kids) < 2 {
 		return
 	}
-	sorted := slices.Clone(rates)
-	slices.Sort(sorted)
-	median := sorted[len(sorted)/2]
+	median := upperMedian(rates)
 	for i, c := range kids {
 		if rates[i] < slowShare*median && (early[i] || time.Since(c.started) >= slowAfter && behind[i]) {
 			log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", rates[i], "median", median)
