@@ -77,23 +77,23 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	}
 	_ = st.SetDeadline(time.Now().Add(handshakeTimeout))
 	sub := protocol.Subscribe{CID: s.cid, Stripes: stripes, Stripe: stripe, Probe: probe, Finished: s.upstreamFinished()}
-	var msg bytes.Buffer
-	if err := protocol.WriteSubscribe(&msg, &sub); err != nil {
+	var buf bytes.Buffer
+	if err := protocol.WriteSubscribe(&buf, &sub); err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
 	}
+	msg := buf.Bytes()
 	if f := s.fetch; f != nil {
 		// The first credits go with the subscription.
 		if cr := f.initialCredits(stripes, stripe, probe); len(cr) > 0 {
-			b, err := protocol.AppendCreditFrame(msg.Bytes(), cr)
-			if err != nil {
+			var err error
+			if msg, err = protocol.AppendCreditFrame(msg, cr); err != nil {
 				_ = st.Reset()
 				return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
 			}
-			msg = *bytes.NewBuffer(b)
 		}
 	}
-	if _, err := st.Write(msg.Bytes()); err != nil {
+	if _, err := st.Write(msg); err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
 	}

@@ -188,11 +188,8 @@ func (c *Consumer) Passed(sbn uint8) uint32 { return c.passed[sbn].Load() }
 // when the block has no budget. A producer that makes symbols for this
 // consumer makes no more of a block than that.
 func (c *Consumer) Budget(sbn uint8) (int, bool) {
-	l := c.limit[sbn].Load()
-	if l == 0 {
-		return 0, false
-	}
-	return max(0, int(l-1)-int(c.passed[sbn].Load())-int(c.queued[sbn].Load())), true
+	n, ok := c.Allowance(sbn)
+	return max(0, n-int(c.queued[sbn].Load())), ok
 }
 
 // Allowance returns how many more symbols of source block sbn the budget
@@ -419,7 +416,8 @@ func (c *Consumer) nextView(ctx context.Context) (sbn uint8, esi uint32, data []
 					c.local.filtered++
 					continue
 				}
-				if !active {
+				if !active && !c.sink {
+					// (A sink never gets a budget.)
 					c.countPassed(frame, r.stride)
 				}
 				v := binary.BigEndian.Uint32(frame[1:protocol.SymbolHeaderLen])
