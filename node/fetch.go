@@ -522,6 +522,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 	if _, err := f.part.WriteAt(buf, s.oti.BlockOffset(b)); err != nil {
 		return fmt.Errorf("write block %d: %w", b, err)
 	}
+	startWriteback(f.part, s.oti.BlockOffset(b), int64(len(buf)))
 	s.mu.Lock()
 	s.markFinishedLocked(b)
 	s.finishedAt[b] = time.Now()
@@ -549,15 +550,17 @@ func (f *fetchState) complete() {
 	f.completeOnce.Do(func() {
 		s := f.s
 		f.doneAt = time.Now()
+		// Every block is verified and written: serve them all at once,
+		// before the sync, so that children waiting for the last blocks do
+		// not wait for the disk. The generator already runs over our copy
+		// (the descriptor survives the rename).
+		s.stopUpstreams()
+		if f.sink != nil {
+			_ = f.sink.Close()
+		}
+		s.markComplete()
 		err := f.finishFile()
 		if err == nil {
-			// The generator already runs over our copy (the descriptor
-			// survives the rename); it now serves every block.
-			s.stopUpstreams()
-			if f.sink != nil {
-				_ = f.sink.Close()
-			}
-			s.markComplete()
 			s.node.provide(s.cid)
 		}
 		s.mu.Lock()

@@ -331,11 +331,11 @@ func (c *child) control(f protocol.Frame) bool {
 			return false
 		}
 		wake := false
-		mine := c.s.demand().mine
+		d := c.s.demand()
 		for _, cr := range c.credits {
 			before, _ := c.cons.Budget(cr.SBN)
 			c.cons.SetBudget(cr.SBN, uint32(min(uint64(cr.Base)+uint64(cr.Allow), math.MaxUint32)))
-			if after, _ := c.cons.Budget(cr.SBN); before <= 0 && after > 0 && mine.Has(cr.SBN) {
+			if after, _ := c.cons.Budget(cr.SBN); before <= 0 && after > 0 && (d.mine.Has(cr.SBN) || d.fresh.Has(cr.SBN)) {
 				wake = true
 			}
 		}
@@ -386,6 +386,7 @@ func (n *Node) handleSymbols(st network.Stream) {
 		_ = st.Close()
 		return
 	}
+	cons.TrackSources(sess.maxK)
 	c := &child{s: sess, peer: remote, stream: st, stripe: stripe, stripes: stripes, probe: sub.Probe, cons: cons, started: time.Now()}
 	c.w = relay.NewWriter(cons, sess.counting(st, remote))
 	c.setFinished(sub.Finished)

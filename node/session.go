@@ -27,6 +27,7 @@ type session struct {
 	mbytes   []byte
 	oti      fountain.OTI
 	t        int
+	maxK     int // the most source symbols of a block
 	stripes  int
 	ring     *relay.Ring
 	created  time.Time
@@ -104,6 +105,9 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte) (*sessi
 		goodput:   newRateMeter(),
 		wake:      make(chan struct{}, 1),
 		stripeUp:  make([]atomic.Pointer[upstream], n.cfg.stripes),
+	}
+	for b := 0; b < oti.Blocks(); b++ {
+		s.maxK = max(s.maxK, oti.BlockSymbols(b))
 	}
 	return s, nil
 }
@@ -336,7 +340,11 @@ func (m *rateMeter) rate() float64 {
 // snapshot rebuilt whenever a child joins, leaves or finishes a block.
 type demandSnap struct {
 	mine protocol.BlockSet // blocks this node can generate symbols for
-	subs []childWant
+	// fresh are blocks decoded too recently for mine: the generator sends
+	// their children only the source symbols they missed (see gap), and
+	// only to children whose credit says they need more.
+	fresh protocol.BlockSet
+	subs  []childWant
 }
 
 type childWant struct {
@@ -368,15 +376,26 @@ func window(fin protocol.BlockSet, z, n int) protocol.BlockSet {
 // wantsBlock reports whether some child selected by ready (nil: every
 // child) wants block sbn and this node can generate it.
 func (d *demandSnap) wantsBlock(sbn int, ready []bool) bool {
-	if !d.mine.Has(uint8(sbn)) {
+	mine := d.mine.Has(uint8(sbn))
+	if !mine && !d.fresh.Has(uint8(sbn)) {
 		return false
 	}
 	for i := range d.subs {
-		if (ready == nil || ready[i]) && d.subs[i].win.Has(uint8(sbn)) && d.subs[i].budgetLeft(sbn) {
+		w := &d.subs[i]
+		if (ready == nil || ready[i]) && w.win.Has(uint8(sbn)) && w.budgetLeft(sbn) && (mine || w.credited(sbn)) {
 			return true
 		}
 	}
 	return false
+}
+
+// credited reports whether the child has a budget for block sbn.
+func (w *childWant) credited(sbn int) bool {
+	if w.cons == nil {
+		return false
+	}
+	_, ok := w.cons.Budget(uint8(sbn))
+	return ok
 }
 
 // budgetLeft reports whether the child may still be sent symbols of block
@@ -426,7 +445,8 @@ func (s *session) demand() *demandSnap {
 // refreshDemand rebuilds the demand snapshot and wakes the generator.
 func (s *session) refreshDemand() {
 	s.mu.Lock()
-	d := &demandSnap{mine: s.servableLocked(), subs: make([]childWant, 0, len(s.children))}
+	mine, fresh := s.servableLocked()
+	d := &demandSnap{mine: mine, fresh: fresh, subs: make([]childWant, 0, len(s.children))}
 	for c := range s.children {
 		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), win: window(c.finished(), s.blocks(), windowBlocks), cons: c.cons})
 	}
@@ -436,26 +456,30 @@ func (s *session) refreshDemand() {
 }
 
 // serveGrace is how long a relay waits after decoding a block before it
-// generates symbols of that block for its children: the symbols it already
-// forwarded are usually enough for them, and generating needs the block's
-// intermediate symbols, which cost about as much as decoding it.
+// generates repair symbols of that block for its children: the symbols it
+// already forwarded are usually enough for them, and repair symbols need
+// the block's intermediate symbols, which cost about as much as decoding
+// it. Source symbols a child missed cost only a read and are sent at once.
 const serveGrace = 500 * time.Millisecond
 
-// servableLocked returns the blocks the generator may serve now: every
+// servableLocked returns the blocks the generator may serve now (every
 // block for a complete node, otherwise the blocks decoded at least
-// serveGrace ago.
-func (s *session) servableLocked() protocol.BlockSet {
+// serveGrace ago) and those decoded more recently.
+func (s *session) servableLocked() (mine, fresh protocol.BlockSet) {
 	if s.complete {
-		return s.finished
+		return s.finished, fresh
 	}
-	var set protocol.BlockSet
 	now := time.Now()
 	for b, at := range s.finishedAt {
-		if !at.IsZero() && now.Sub(at) >= serveGrace {
-			set.Add(uint8(b))
+		switch {
+		case at.IsZero():
+		case now.Sub(at) >= serveGrace:
+			mine.Add(uint8(b))
+		default:
+			fresh.Add(uint8(b))
 		}
 	}
-	return set
+	return mine, fresh
 }
 
 // wakeGenerator nudges an idle generator to look at the demand again.

@@ -263,6 +263,12 @@ func (g *generator) next(d *demandSnap, ready []bool) (int, uint32, bool) {
 		if !d.wantsBlock(b, ready) {
 			continue
 		}
+		if esi, ok := g.gap(d, b, ready); ok {
+			return b, esi, true
+		}
+		if !d.mine.Has(uint8(b)) {
+			continue // decoded too recently for repair symbols
+		}
 		// Find an ESI of this block in a stripe a ready child wants. The
 		// ESIs passed over are never sent: the ESI space is far larger than
 		// a block needs, and waiting for them would pace every stripe at
@@ -278,6 +284,29 @@ func (g *generator) next(d *demandSnap, ready []bool) (int, uint32, bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// gap returns a source symbol of block b that a ready child wanting the
+// block missed (relay.Consumer.NextGap). Sending it costs a read of our
+// copy, where a repair symbol needs the block's intermediate symbols, and
+// the child, holding every source symbol, needs no decoding. ESIs the
+// counter has not reached yet are not gaps (the original source sends its
+// source symbols in order).
+func (g *generator) gap(d *demandSnap, b int, ready []bool) (uint32, bool) {
+	limit := uint32(g.s.oti.BlockSymbols(b))
+	if g.esi[b] < limit {
+		limit = g.esi[b]
+	}
+	for i := range d.subs {
+		w := &d.subs[i]
+		if w.cons == nil || (ready != nil && !ready[i]) || !w.win.Has(uint8(b)) || !w.budgetLeft(b) {
+			continue
+		}
+		if esi, ok := w.cons.NextGap(uint8(b), limit); ok {
+			return esi, true
+		}
+	}
+	return 0, false
 }
 
 // advance moves block b's ESI counter on; past the last ESI it wraps to

@@ -60,6 +60,8 @@ type Consumer struct {
 	// queued counts, per block, the symbols of the consumer's stripe
 	// committed but not yet taken, once budgets apply (Budget).
 	queued [256]atomic.Int32
+	// src records the source symbols passed (TrackSources), nil if off.
+	src atomic.Pointer[sourceTrack]
 
 	sleeping atomic.Bool
 	wake     chan struct{}
@@ -232,7 +234,8 @@ func (c *Consumer) unqueue(sbn uint32) {
 type filter struct {
 	finished [4]uint64
 	k, i     uint32
-	c        *Consumer // non-nil when budgets apply
+	c        *Consumer    // non-nil when budgets apply
+	src      *sourceTrack // non-nil when source symbols are tracked
 }
 
 func (c *Consumer) loadFilter() (f filter, active bool) {
@@ -246,7 +249,8 @@ func (c *Consumer) loadFilter() (f filter, active bool) {
 	if c.budgeted.Load() {
 		f.c = c
 	}
-	return f, any != 0 || f.k != 1 || f.c != nil
+	f.src = c.src.Load()
+	return f, any != 0 || f.k != 1 || f.c != nil || f.src != nil
 }
 
 // pass reports whether the frame with header hdr gets through the filter,
@@ -263,12 +267,20 @@ func (f *filter) pass(hdr []byte) bool {
 	if f.finished[sbn>>6]&(1<<(sbn&63)) != 0 {
 		return false
 	}
+	esi := v & protocol.MaxESI
+	src := f.src != nil && esi < f.src.k
+	if src && f.src.seen(sbn, esi) {
+		return false // passed before
+	}
 	if c := f.c; c != nil {
 		n := c.passed[sbn].Load()
 		if l := c.limit[sbn].Load(); l != 0 && uint64(n)+1 >= l {
 			return false
 		}
 		c.passed[sbn].Store(n + 1)
+	}
+	if src {
+		f.src.mark(sbn, esi)
 	}
 	return true
 }
@@ -313,6 +325,9 @@ func (c *Consumer) take() (ch *chunk, from, to uint64, res takeResult) {
 		// What was skipped can no longer be told apart by block.
 		for i := range c.queued {
 			c.queued[i].Store(0)
+		}
+		if t := c.src.Load(); t != nil {
+			t.rewind() // gaps sent for us may have been skipped too
 		}
 	}
 	h := r.head.Load()
