@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -362,7 +361,7 @@ func (f *fetchState) verifyWritten(b int) bool {
 	if _, err := f.part.ReadAt(buf, f.s.oti.BlockOffset(b)); err != nil {
 		return false
 	}
-	return sha256.Sum256(buf) == f.s.manifest.BlockHashes[b]
+	return f.s.manifest.SumBlock(buf) == f.s.manifest.BlockHashes[b]
 }
 
 // start runs the sink, the decoder and the parent manager.
@@ -509,7 +508,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 			return fmt.Errorf("decode block %d: %w", b, err)
 		}
 	}
-	if sha256.Sum256(buf) != s.manifest.BlockHashes[b] {
+	if s.manifest.SumBlock(buf) != s.manifest.BlockHashes[b] {
 		// Some parent fed bad symbols. Nothing is written; the block is
 		// collected again and the current parents are distrusted.
 		log.Warnw("block failed its hash: collecting it again", "cid", s.cid, "block", b)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -25,7 +24,13 @@ type addConfig struct {
 	symbolSize int
 	name       string
 	noName     bool
+	blockHash  uint64
 }
+
+// BlockHash sets the hash function of the manifest's block hashes by its
+// multihash code: protocol.BlockHashBLAKE3 (the default) or
+// protocol.BlockHashSHA256, which peers of the first release also read.
+func BlockHash(code uint64) AddOption { return func(c *addConfig) { c.blockHash = code } }
 
 // SymbolSize sets T, the symbol size in bytes (default 4096).
 func SymbolSize(t int) AddOption { return func(c *addConfig) { c.symbolSize = t } }
@@ -45,7 +50,7 @@ const DefaultSymbolSize = 4096
 // generates symbols for whoever subscribes, and announces the CID in the
 // content router. The file must not change while it is served.
 func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid, error) {
-	cfg := addConfig{symbolSize: DefaultSymbolSize}
+	cfg := addConfig{symbolSize: DefaultSymbolSize, blockHash: protocol.BlockHashBLAKE3}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -70,7 +75,7 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 	if name == "" && !cfg.noName {
 		name = filepath.Base(path)
 	}
-	m, oti, err := buildManifest(ctx, f, st.Size(), cfg.symbolSize, protocol.SanitizeName(name))
+	m, oti, err := buildManifest(ctx, f, st.Size(), cfg.symbolSize, cfg.blockHash, protocol.SanitizeName(name))
 	if err != nil {
 		f.Close()
 		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
@@ -110,7 +115,7 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 }
 
 // buildManifest partitions a file and hashes each source block.
-func buildManifest(ctx context.Context, r io.ReaderAt, size int64, t int, name string) (*protocol.Manifest, fountain.OTI, error) {
+func buildManifest(ctx context.Context, r io.ReaderAt, size int64, t int, hashFn uint64, name string) (*protocol.Manifest, fountain.OTI, error) {
 	oti, err := fountain.NewOTI(size, t)
 	if err != nil {
 		return nil, oti, err
@@ -121,14 +126,18 @@ func buildManifest(ctx context.Context, r io.ReaderAt, size int64, t int, name s
 		SymbolSize: oti.T,
 		SubBlocks:  oti.N,
 		Alignment:  oti.Al,
+		BlockHash:  hashFn,
 		Name:       name,
+	}
+	if hashFn != protocol.BlockHashSHA256 && hashFn != protocol.BlockHashBLAKE3 {
+		return nil, oti, fmt.Errorf("unsupported block hash function 0x%x", hashFn)
 	}
 	buf := make([]byte, 1<<20)
 	for b := 0; b < oti.Blocks(); b++ {
 		if err := ctx.Err(); err != nil {
 			return nil, oti, err
 		}
-		h := sha256.New()
+		h := m.NewBlockHasher()
 		off, end := oti.BlockOffset(b), oti.BlockOffset(b)+oti.BlockLen(b)
 		for off < end {
 			k := int(min(int64(len(buf)), end-off))

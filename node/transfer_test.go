@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/romap2p/romap2p/internal/shaper"
+	"github.com/romap2p/romap2p/protocol"
 )
 
 // newTestNode starts a node on loopback with no DHT.
@@ -368,5 +370,34 @@ func TestStripes(t *testing.T) {
 		if maxUp[i] < 2 {
 			t.Errorf("receiver %d never had more than %d upstream", i, maxUp[i])
 		}
+	}
+}
+
+// TestBlockHashFunctions moves a file down a chain with each block hash
+// function a manifest may name; the relay and the leaf verify every block
+// with it.
+func TestBlockHashFunctions(t *testing.T) {
+	dir := t.TempDir()
+	path, want := writeRandomFile(t, dir, 6<<20+123, 11)
+	for _, code := range []uint64{protocol.BlockHashSHA256, protocol.BlockHashBLAKE3} {
+		src, a, z := newTestNode(t), newTestNode(t), newTestNode(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c, err := src.Add(ctx, path, BlockHash(code), SymbolSize(1024))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := src.session(c).manifest.BlockHash; got != code {
+			t.Fatalf("manifest names hash 0x%x, want 0x%x", got, code)
+		}
+		getAll(t, ctx, c, filepath.Join(dir, fmt.Sprint(code)), []*Node{a, z}, []*Node{src, a})
+		for i := range 2 {
+			if got := fileHash(t, filepath.Join(dir, fmt.Sprint(code), "out", string(rune('a'+i)))); got != want {
+				t.Errorf("hash 0x%x: receiver %d: output differs", code, i)
+			}
+		}
+		cancel()
+	}
+	if _, err := newTestNode(t).Add(context.Background(), path, BlockHash(0x13)); err == nil {
+		t.Error("Add accepted an unknown hash function")
 	}
 }

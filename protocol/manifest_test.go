@@ -271,3 +271,71 @@ func TestVerifyManifest(t *testing.T) {
 		t.Errorf("CID prefix %s, want 01711220 (v1, dag-cbor, sha2-256, 32 bytes)", got)
 	}
 }
+
+func TestManifestBlockHash(t *testing.T) {
+	m := testManifest()
+	m.BlockHash = BlockHashBLAKE3
+	b := mustEncode(t, m)
+	// The key comes first ("hash" sorts before "name") and the map grows
+	// by one entry.
+	if b[0] != 0xa8 || !bytes.HasPrefix(b[1:], []byte{0x64, 'h', 'a', 's', 'h', 0x18, 0x1e}) {
+		t.Fatalf("blake3 manifest starts %x", b[:8])
+	}
+	got, err := DecodeManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.BlockHash != BlockHashBLAKE3 {
+		t.Fatalf("decoded block hash 0x%x", got.BlockHash)
+	}
+	// The same fields with sha2-256, and sha2-256 written as 0, encode
+	// alike and without the key.
+	m.BlockHash = BlockHashSHA256
+	a := mustEncode(t, m)
+	m.BlockHash = 0
+	if !bytes.Equal(a, mustEncode(t, m)) || bytes.Contains(a, []byte("hash")) {
+		t.Fatal("sha2-256 manifest names its hash function")
+	}
+	if bytes.Equal(a, b) {
+		t.Fatal("hash function not part of the encoding")
+	}
+	// Anything else is rejected, also sha2-256 written out.
+	for _, code := range []byte{0x12, 0x13} {
+		bad := bytes.Replace(bytes.Clone(b), []byte{0x18, 0x1e}, []byte{0x18, code}, 1)
+		if _, err := DecodeManifest(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("hash 0x%x: err = %v, want malformed", code, err)
+		}
+	}
+	m.BlockHash = 0x13
+	if _, err := m.Encode(); err == nil {
+		t.Error("encoded a manifest with an unknown hash function")
+	}
+	// And it is still DAG-CBOR.
+	nb := basicnode.Prototype.Any.NewBuilder()
+	if err := dagcbor.Decode(nb, bytes.NewReader(b)); err != nil {
+		t.Fatalf("dagcbor decode: %v", err)
+	}
+}
+
+func TestSumBlock(t *testing.T) {
+	data := []byte("abc")
+	// Published digests of "abc".
+	want := map[uint64]string{
+		BlockHashSHA256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		BlockHashBLAKE3: "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85",
+	}
+	for code, hexSum := range want {
+		m := testManifest()
+		m.BlockHash = code
+		got := m.SumBlock(data)
+		if hex.EncodeToString(got[:]) != hexSum {
+			t.Errorf("0x%x: SumBlock = %x, want %s", code, got, hexSum)
+		}
+		h := m.NewBlockHasher()
+		h.Write(data[:1])
+		h.Write(data[1:])
+		if s := h.Sum(nil); !bytes.Equal(s, got[:]) {
+			t.Errorf("0x%x: streaming hash %x differs from SumBlock", code, s)
+		}
+	}
+}
