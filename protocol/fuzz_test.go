@@ -17,6 +17,8 @@ func FuzzDecodeManifest(f *testing.F) {
 	m := testManifest()
 	m.Name = ""
 	f.Add(mustEncode(f, m))
+	m.BlockHash = BlockHashBLAKE3
+	f.Add(mustEncode(f, m))
 	f.Add([]byte{0xa0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeManifest(b)
