@@ -235,6 +235,10 @@ type fetchState struct {
 	completing   atomic.Bool // set once every block is here: stop finding parents
 	stateMu      sync.Mutex  // serialises state saves with the final cleanup
 	stateGone    bool
+	stateWant    protocol.BlockSet // the finished set to record
+	stateSaved   protocol.BlockSet // the finished set last written
+	stateAt      time.Time         // when it was written
+	stateTimer   *time.Timer       // a pending write, if any
 	started      time.Time
 	doneAt       time.Time
 }
@@ -334,13 +338,52 @@ func (f *fetchState) loadState() (protocol.BlockSet, error) {
 	return set, nil
 }
 
-// saveState records the finished blocks atomically (temporary file, rename).
+// stateEvery is the least time between two writes of the resume state. A
+// fast download finishes dozens of blocks a second; a block finished since
+// the last write is fetched again after a crash, and nothing unverified is
+// ever trusted (blocks recorded done are checked again on resume).
+const stateEvery = 250 * time.Millisecond
+
+// saveState records the finished blocks for a resume: at once if the last
+// write is stateEvery old, otherwise a little later (and on close).
 func (f *fetchState) saveState(set protocol.BlockSet) error {
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
 	if f.stateGone {
 		return nil // download complete: nothing left to resume
 	}
+	f.stateWant = set
+	if wait := stateEvery - time.Since(f.stateAt); wait > 0 {
+		if f.stateTimer == nil {
+			f.stateTimer = time.AfterFunc(wait, func() {
+				if err := f.flushState(); err != nil {
+					log.Warnw("resume state", "err", err)
+				}
+			})
+		}
+		return nil
+	}
+	return f.writeStateLocked()
+}
+
+// flushState writes the resume state if it changed since the last write.
+func (f *fetchState) flushState() error {
+	f.stateMu.Lock()
+	defer f.stateMu.Unlock()
+	if f.stateTimer != nil {
+		f.stateTimer.Stop()
+		f.stateTimer = nil
+	}
+	if f.stateGone || f.stateWant == f.stateSaved {
+		return nil
+	}
+	return f.writeStateLocked()
+}
+
+// writeStateLocked writes stateWant atomically (temporary file, rename).
+func (f *fetchState) writeStateLocked() error {
+	set := f.stateWant
+	f.stateAt = time.Now()
 	c := f.s.cid.Bytes()
 	b := make([]byte, 2, 2+len(c)+len(set))
 	binary.BigEndian.PutUint16(b, uint16(len(c)))
@@ -352,6 +395,7 @@ func (f *fetchState) saveState(set protocol.BlockSet) error {
 	if err := os.Rename(tmp, filepath.Join(f.stateDir, stateFile)); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
+	f.stateSaved = set
 	return nil
 }
 
@@ -605,6 +649,9 @@ func (f *fetchState) fail(err error) {
 
 // close releases the files (keeping partial state for a resume).
 func (f *fetchState) close() {
+	if err := f.flushState(); err != nil {
+		log.Warnw("resume state", "err", err)
+	}
 	if f.sink != nil {
 		_ = f.sink.Close()
 	}

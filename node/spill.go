@@ -82,7 +82,7 @@ type spillBlock struct {
 	memTried bool                // whether memory was asked for
 	k        int                 // the block's K
 	sys      int                 // records of source symbols (ESI < K)
-	seen     map[uint32]struct{} // ESIs held, to drop duplicates
+	seen     *esiSet             // ESIs held, to drop duplicates
 	hdr      [spillRecordHeader]byte
 	error    error
 }
@@ -130,7 +130,7 @@ func (b *spillBlock) open(t, k int) error {
 			return fmt.Errorf("spill file: cut torn record: %w", err)
 		}
 	}
-	b.seen = make(map[uint32]struct{}, k+k/8+8)
+	b.seen = newESISet(k)
 	var hdr [spillRecordHeader]byte
 	kept := int64(0)
 	for i := int64(0); i < whole; i++ {
@@ -139,10 +139,9 @@ func (b *spillBlock) open(t, k int) error {
 			return fmt.Errorf("spill file: scan: %w", err)
 		}
 		esi := binary.BigEndian.Uint32(hdr[:])
-		if _, dup := b.seen[esi]; !dup && int(esi) < k {
+		if b.seen.add(esi) && int(esi) < k {
 			b.sys++
 		}
-		b.seen[esi] = struct{}{}
 		kept++
 	}
 	if _, err := f.Seek(kept*rec, io.SeekStart); err != nil {
@@ -165,11 +164,7 @@ func (s *spillStore) markSeen(sbn int, esi uint32) bool {
 	if b.seen == nil {
 		return false // finished and removed
 	}
-	if _, dup := b.seen[esi]; dup {
-		return false
-	}
-	b.seen[esi] = struct{}{}
-	return true
+	return b.seen.add(esi)
 }
 
 // add appends a symbol (already marked seen) to block sbn's spill file and
@@ -227,7 +222,7 @@ func (s *spillStore) seenCount(sbn int) int {
 	if b.seen == nil {
 		return b.k
 	}
-	return len(b.seen)
+	return b.seen.n
 }
 
 // sourceCount returns the number of block sbn's source symbols (ESI < K)
@@ -322,7 +317,7 @@ func (s *spillStore) discard(sbn int) error {
 	if _, err := b.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spill block %d: %w", sbn, err)
 	}
-	clear(b.seen)
+	b.seen.reset()
 	b.mem = b.mem[:0] // keep the reservation for the new attempt
 	b.n, b.fileN, b.sys = 0, 0, 0
 	return nil
@@ -365,4 +360,46 @@ func (s *spillStore) remove() error {
 		return fmt.Errorf("remove spill directory: %w", err)
 	}
 	return nil
+}
+
+// esiSet is a set of ESIs: a bitmap for the source symbols and the repair
+// symbols just above them (what the original source sends), a map for the
+// rest (relays and complete peers count from far up the ESI space).
+type esiSet struct {
+	bits []uint64
+	more map[uint32]struct{}
+	n    int
+}
+
+func newESISet(k int) *esiSet {
+	return &esiSet{bits: make([]uint64, (k+k/2+63)/64)}
+}
+
+// add inserts esi and reports whether it was new.
+func (e *esiSet) add(esi uint32) bool {
+	if w := int(esi >> 6); w < len(e.bits) {
+		m := uint64(1) << (esi & 63)
+		if e.bits[w]&m != 0 {
+			return false
+		}
+		e.bits[w] |= m
+		e.n++
+		return true
+	}
+	if _, dup := e.more[esi]; dup {
+		return false
+	}
+	if e.more == nil {
+		e.more = make(map[uint32]struct{})
+	}
+	e.more[esi] = struct{}{}
+	e.n++
+	return true
+}
+
+// reset empties the set.
+func (e *esiSet) reset() {
+	clear(e.bits)
+	clear(e.more)
+	e.n = 0
 }
