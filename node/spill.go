@@ -76,13 +76,13 @@ type spillBlock struct {
 	path     string
 	f        *os.File
 	w        *bufio.Writer
-	n        int                 // records held: fileN in the file, the rest in mem
-	fileN    int                 // records in the file (flushed or buffered)
-	mem      []byte              // records kept in memory (budget reserved: cap)
-	memTried bool                // whether memory was asked for
-	k        int                 // the block's K
-	sys      int                 // records of source symbols (ESI < K)
-	seen     *esiSet             // ESIs held, to drop duplicates
+	n        int     // records held: fileN in the file, the rest in mem
+	fileN    int     // records in the file (flushed or buffered)
+	mem      []byte  // records kept in memory (budget reserved: cap)
+	memTried bool    // whether memory was asked for
+	k        int     // the block's K
+	sys      int     // records of source symbols (ESI < K)
+	seen     *esiSet // ESIs held, to drop duplicates
 	hdr      [spillRecordHeader]byte
 	error    error
 }
