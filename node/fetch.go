@@ -520,9 +520,14 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		return nil
 	}
 	have := f.spill.count(b)
-	if k := s.oti.BlockSymbols(b); s.oti.N == 1 && f.spill.sourceCount(b) >= k {
-		// Every source symbol is here (a loss-free path): they are the
-		// block, placed by ESI; nothing to solve.
+	k := s.oti.BlockSymbols(b)
+	if img, ok := f.spill.image(b); ok && s.oti.N == 1 {
+		// Every source symbol is here, in place (a loss-free path): the
+		// block is already assembled.
+		buf = img[:len(buf)]
+	} else if s.oti.N == 1 && f.spill.sourceCount(b) >= k {
+		// Every source symbol is here (some on disk): they are the block,
+		// placed by ESI; nothing to solve.
 		t := int(s.oti.T)
 		err := f.spill.read(b, have, func(esi uint32, sym []byte) error {
 			if int(esi) < k {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	bits64 "math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -80,6 +82,11 @@ type spillBlock struct {
 	fileN    int     // records in the file (flushed or buffered)
 	mem      []byte  // records kept in memory (budget reserved: cap)
 	memTried bool    // whether memory was asked for
+	// img holds source symbols in place (ESI i at i*T), so a block that
+	// gets every one of them is its own image: nothing to decode or copy.
+	img     []byte
+	imgBits []uint64
+	imgN    int
 	k        int     // the block's K
 	sys      int     // records of source symbols (ESI < K)
 	seen     *esiSet // ESIs held, to drop duplicates
@@ -185,15 +192,24 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 	}
 	rec := spillRecordHeader + len(sym)
 	if b.mem == nil && b.fileN == 0 && !b.memTried {
-		// Reserve room for the block's K symbols and a few more at once,
-		// so appending never copies.
+		// Reserve room for the block's K source symbols in place and a
+		// few repair symbols at once, so appending never copies.
 		b.memTried = true
-		want := int64((b.k + b.k/32 + 4) * rec)
-		if s.budget.Add(-want) >= 0 {
+		img, want := int64(b.k*len(sym)), int64((b.k/32+4)*rec)
+		if s.budget.Add(-(img+want)) >= 0 {
+			b.img = s.takeMem(img)[:img]
+			b.imgBits = make([]uint64, (b.k+63)/64)
 			b.mem = s.takeMem(want)
 		} else {
-			s.budget.Add(want)
+			s.budget.Add(img + want)
 		}
+	}
+	if int(esi) < b.k && b.img != nil {
+		copy(b.img[int(esi)*len(sym):], sym)
+		b.imgBits[esi>>6] |= 1 << (esi & 63)
+		b.imgN++
+		b.n++
+		return b.n, nil
 	}
 	if len(b.mem)+rec <= cap(b.mem) {
 		b.mem = append(append(b.mem, b.hdr[:]...), sym...)
@@ -242,8 +258,22 @@ func (s *spillStore) count(sbn int) int {
 	return b.n
 }
 
-// read calls fn with up to max records of block sbn, in the order they were
-// received. The symbol slice is only valid during the call.
+// image returns block sbn's source symbols in place, K*T bytes, when every
+// one of them is held in memory: the block itself, padded. It stays valid
+// until finish or discard (which only the decoder calls).
+func (s *spillStore) image(sbn int) ([]byte, bool) {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil || b.img == nil || b.imgN < b.k {
+		return nil, false
+	}
+	return b.img, true
+}
+
+// read calls fn with up to max symbols of block sbn: the source symbols
+// held in place, then the records in the order they were received. The
+// symbol slice is only valid during the call.
 func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte) error) error {
 	b := s.blocks[sbn]
 	b.mu.Lock()
@@ -256,14 +286,24 @@ func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte) error) e
 		return fmt.Errorf("spill block %d: flush: %w", sbn, err)
 	}
 	rec := spillRecordHeader + s.t
+	bits := slices.Clone(b.imgBits)
+	max -= min(b.imgN, max)
 	n := min(b.fileN, max)
 	inMem := b.mem[:min(len(b.mem)/rec, max-n)*rec]
-	f := b.f
+	f, img := b.f, b.img
 	b.mu.Unlock()
 
-	// Records already held are never rewritten (the decoder that reads
+	// Symbols already held are never rewritten (the decoder that reads
 	// them is the one that would finish or discard the block), so they
 	// can be read unlocked.
+	for w, word := range bits {
+		for ; word != 0; word &= word - 1 {
+			esi := w*64 + bits64.TrailingZeros64(word)
+			if err := fn(uint32(esi), img[esi*s.t:(esi+1)*s.t]); err != nil {
+				return err
+			}
+		}
+	}
 	for r := inMem; len(r) > 0; r = r[rec:] {
 		if err := fn(binary.BigEndian.Uint32(r[:spillRecordHeader]), r[spillRecordHeader:rec]); err != nil {
 			return err
@@ -296,9 +336,10 @@ func (s *spillStore) finish(sbn int) {
 	}
 	_ = b.f.Close()
 	_ = os.Remove(b.path)
-	s.budget.Add(int64(cap(b.mem)))
+	s.budget.Add(int64(cap(b.mem) + cap(b.img)))
 	s.giveMem(b.mem)
-	b.f, b.w, b.seen, b.mem = nil, nil, nil, nil
+	s.giveMem(b.img)
+	b.f, b.w, b.seen, b.mem, b.img, b.imgBits = nil, nil, nil, nil, nil, nil
 }
 
 // discard forgets every symbol of block sbn (they decoded to a block that
@@ -319,7 +360,8 @@ func (s *spillStore) discard(sbn int) error {
 	}
 	b.seen.reset()
 	b.mem = b.mem[:0] // keep the reservation for the new attempt
-	b.n, b.fileN, b.sys = 0, 0, 0
+	clear(b.imgBits)
+	b.n, b.fileN, b.sys, b.imgN = 0, 0, 0, 0
 	return nil
 }
 
@@ -332,12 +374,24 @@ func (s *spillStore) close() error {
 		}
 		b.mu.Lock()
 		if b.f != nil {
-			// Keep the in-memory records for a resume.
+			// Keep the symbols held in memory for a resume.
+			for w, word := range b.imgBits {
+				for ; word != 0; word &= word - 1 {
+					esi := w*64 + bits64.TrailingZeros64(word)
+					binary.BigEndian.PutUint32(b.hdr[:], uint32(esi))
+					if _, err := b.w.Write(b.hdr[:]); err != nil {
+						errs = append(errs, err)
+					}
+					if _, err := b.w.Write(b.img[esi*s.t : (esi+1)*s.t]); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
 			if _, err := b.w.Write(b.mem); err != nil {
 				errs = append(errs, err)
 			}
-			s.budget.Add(int64(cap(b.mem)))
-			b.mem = nil
+			s.budget.Add(int64(cap(b.mem) + cap(b.img)))
+			b.mem, b.img, b.imgBits, b.imgN = nil, nil, nil, 0
 			if err := b.w.Flush(); err != nil {
 				errs = append(errs, err)
 			}
