@@ -30,45 +30,49 @@ type spillStore struct {
 	dir    string
 	t      int
 	blocks []*spillBlock
-	budget atomic.Int64 // memory left for in-memory records, bytes
+	// budget is the memory not yet handed out, in bytes: what blocks hold
+	// and what waits in free never exceed the budget given to openSpill.
+	budget atomic.Int64
 
-	// Memory of finished blocks' records, kept for the next blocks: a
-	// fresh buffer costs a page fault per 4 KiB as it fills (about 0.6 ms
-	// per MiB here), as much as the copying itself.
-	freeMu    sync.Mutex
-	free      [][]byte
-	freeBytes int64
-	memBytes  int64
+	// Memory of finished blocks, kept for the next blocks: a fresh buffer
+	// costs a page fault per 4 KiB as it fills (about 0.6 ms per MiB
+	// here), as much as the copying itself.
+	freeMu sync.Mutex
+	free   [][]byte
 }
 
-// takeMem returns a buffer of capacity want, recycled when one fits.
+// takeMem returns a buffer of capacity at least want, recycled when one
+// fits, or nil when the budget cannot hold it.
 func (s *spillStore) takeMem(want int64) []byte {
 	s.freeMu.Lock()
+	defer s.freeMu.Unlock()
 	for i, m := range s.free {
 		if int64(cap(m)) >= want && int64(cap(m)) <= want+want/4 {
 			s.free = append(s.free[:i], s.free[i+1:]...)
-			s.freeBytes -= int64(cap(m))
-			s.freeMu.Unlock()
 			return m[:0]
 		}
 	}
-	s.freeMu.Unlock()
+	// Nothing fits: make room, dropping kept buffers if need be.
+	for s.budget.Add(-want) < 0 {
+		s.budget.Add(want)
+		if len(s.free) == 0 {
+			return nil
+		}
+		s.budget.Add(int64(cap(s.free[0])))
+		s.free = s.free[1:]
+	}
 	return make([]byte, 0, want)
 }
 
-// giveMem keeps a finished block's buffer for reuse, up to a quarter of the
-// in-memory budget.
+// giveMem keeps a finished block's buffer for reuse; it stays counted
+// against the budget.
 func (s *spillStore) giveMem(m []byte) {
 	if cap(m) == 0 {
 		return
 	}
 	s.freeMu.Lock()
 	defer s.freeMu.Unlock()
-	if s.freeBytes+int64(cap(m)) > s.memBytes/4 {
-		return
-	}
 	s.free = append(s.free, m[:0])
-	s.freeBytes += int64(cap(m))
 }
 
 // spillBlock is one block's spill file. The sink appends to it; a decoder
@@ -102,7 +106,7 @@ func openSpill(dir string, t int, ks []int, done func(sbn int) bool, memBytes in
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spill directory: %w", err)
 	}
-	s := &spillStore{dir: dir, t: t, blocks: make([]*spillBlock, len(ks)), memBytes: memBytes}
+	s := &spillStore{dir: dir, t: t, blocks: make([]*spillBlock, len(ks))}
 	s.budget.Store(memBytes)
 	for sbn := range ks {
 		b := &spillBlock{k: ks[sbn], path: filepath.Join(dir, fmt.Sprintf("block-%03d.sym", sbn))}
@@ -195,13 +199,10 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 		// Reserve room for the block's K source symbols in place and a
 		// few repair symbols at once, so appending never copies.
 		b.memTried = true
-		img, want := int64(b.k*len(sym)), int64((b.k/32+4)*rec)
-		if s.budget.Add(-(img+want)) >= 0 {
-			b.img = s.takeMem(img)[:img]
+		if img := s.takeMem(int64(b.k * len(sym))); img != nil {
+			b.img = img[:b.k*len(sym)]
 			b.imgBits = make([]uint64, (b.k+63)/64)
-			b.mem = s.takeMem(want)
-		} else {
-			s.budget.Add(img + want)
+			b.mem = s.takeMem(int64((b.k/32 + 4) * rec))
 		}
 	}
 	if int(esi) < b.k && b.img != nil {
@@ -336,7 +337,6 @@ func (s *spillStore) finish(sbn int) {
 	}
 	_ = b.f.Close()
 	_ = os.Remove(b.path)
-	s.budget.Add(int64(cap(b.mem) + cap(b.img)))
 	s.giveMem(b.mem)
 	s.giveMem(b.img)
 	b.f, b.w, b.seen, b.mem, b.img, b.imgBits = nil, nil, nil, nil, nil, nil
