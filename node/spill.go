@@ -82,20 +82,20 @@ type spillBlock struct {
 	path     string
 	f        *os.File
 	w        *bufio.Writer
-	n        int     // records held: fileN in the file, the rest in mem
-	fileN    int     // records in the file (flushed or buffered)
-	mem      []byte  // records kept in memory (budget reserved: cap)
-	memTried bool    // whether memory was asked for
+	n        int    // records held: fileN in the file, the rest in mem
+	fileN    int    // records in the file (flushed or buffered)
+	mem      []byte // records kept in memory (budget reserved: cap)
+	memTried bool   // whether memory was asked for
 	// img holds source symbols in place (ESI i at i*T), so a block that
 	// gets every one of them is its own image: nothing to decode or copy.
 	img     []byte
 	imgBits []uint64
 	imgN    int
-	k        int     // the block's K
-	sys      int     // records of source symbols (ESI < K)
-	seen     *esiSet // ESIs held, to drop duplicates
-	hdr      [spillRecordHeader]byte
-	error    error
+	k       int     // the block's K
+	sys     int     // records of source symbols (ESI < K)
+	seen    *esiSet // ESIs held, to drop duplicates
+	hdr     [spillRecordHeader]byte
+	error   error
 }
 
 // openSpill opens (or creates) the spill directory for blocks blocks of
