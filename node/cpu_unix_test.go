@@ -16,3 +16,6 @@ func cpuTime(tb testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// syncDisks writes all dirty pages out.
+func syncDisks() { syscall.Sync() }
