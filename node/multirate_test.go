@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/romap2p/romap2p/internal/shaper"
+	"github.com/romap2p/romap2p/protocol"
 )
 
 // multiRateRun builds the depth-3 tree S -> A, B; A -> C, D; C -> E; B -> F
@@ -166,5 +167,79 @@ func BenchmarkMultiRate(b *testing.B) {
 				b.Logf("%s: goodput with slow leaf / without:%s (slow leaf %.0f%% done)", mode.name, line, 100*frac)
 			}
 		})
+	}
+}
+
+// TestTooSlowSheds drops a relay from its parent as too slow in one stripe:
+// the relay must at once drop its own children in that stripe (so that they
+// look for a faster branch) and keep the others, and everyone completes.
+func TestTooSlowSheds(t *testing.T) {
+	dir := t.TempDir()
+	path, want := writeRandomFile(t, dir, 12<<20, 9)
+	nw := shaper.NewNetwork()
+	shape := WithShaper(func(from, to peer.ID, w io.Writer) io.Writer {
+		nw.SetPairRate(from.String(), to.String(), 6e6)
+		return nw.Writer(from.String(), to.String(), w)
+	})
+	src := newTestNode(t, WithStripes(2), shape)
+	a := newTestNode(t, WithStripes(2), shape)
+	z := newTestNode(t, WithStripes(2), shape)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := src.Add(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- a.Get(ctx, c, filepath.Join(dir, "a"), WithParents(info(src))) }()
+	go func() { errc <- z.Get(ctx, c, filepath.Join(dir, "z"), WithParents(info(a))) }()
+
+	// The children of a session in one stripe, oldest first.
+	kids := func(n *Node, stripe int) []*child {
+		s := n.session(c)
+		if s == nil {
+			return nil
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		var out []*child
+		for k := range s.children {
+			if k.stripe == stripe && !k.probe {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(kids(src, 0)) == 0 || len(kids(a, 0)) == 0 || len(kids(a, 1)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the chain did not form")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	before0, before1 := kids(a, 0)[0], kids(a, 1)[0]
+	kids(src, 0)[0].leave(protocol.GoodbyeTooSlow, "test: too slow")
+	for {
+		k0 := kids(a, 0)
+		if len(k0) == 0 || k0[0] != before0 {
+			break // shed (and maybe back already, as a new subscription)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay kept its child in the stripe it was dropped from")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if k1 := kids(a, 1); len(k1) == 0 || k1[0] != before1 {
+		t.Error("the relay dropped its child in the other stripe too")
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a", "z"} {
+		if fileHash(t, filepath.Join(dir, name)) != want {
+			t.Errorf("%s: output differs", name)
+		}
 	}
 }

@@ -311,6 +311,47 @@ func (c *child) closeWith(code protocol.GoodbyeCode, reason string) {
 	})
 }
 
+// leave ends the subscription after the child has been told why: the
+// consumer is closed, the writer writes the goodbye queued before that and
+// returns, and only then is the stream closed. (closeWith resets the stream
+// at once, and the reset may overtake the goodbye.)
+func (c *child) leave(code protocol.GoodbyeCode, reason string) {
+	c.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.w.SendControl(ctx, protocol.AppendGoodbyeFrame(nil, code, reason))
+		cancel()
+		_ = c.cons.Close()
+		select {
+		case <-c.w.Done():
+			_ = c.stream.Close()
+		case <-time.After(2 * time.Second):
+			_ = c.stream.Reset()
+		}
+	})
+}
+
+// shedStripe drops this node's children in one stripe: its own branch of
+// that stripe proved too slow (its parent said so), and they find a faster
+// one at once instead of after the stall timeout.
+func (s *session) shedStripe(stripe int) {
+	s.mu.Lock()
+	var shed []*child
+	for c := range s.children {
+		if c.stripes == s.stripes && c.stripe == stripe {
+			shed = append(shed, c)
+			delete(s.children, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range shed {
+		go c.closeWith(protocol.GoodbyeEvicted, "this node's branch of the stripe is too slow")
+	}
+	if len(shed) > 0 {
+		log.Infow("dropped as too slow for a stripe: its children there look elsewhere", "cid", s.cid, "stripe", stripe, "children", len(shed))
+		s.refreshDemand()
+	}
+}
+
 // control applies one control frame from the child; false means the
 // subscription ends (a goodbye or a malformed frame).
 func (c *child) control(f protocol.Frame) bool {
@@ -565,9 +606,10 @@ func (s *session) victimLocked(who peer.ID, stripe int) *child {
 
 // evictSlowLocked, at the original source, drops a stripe child measured
 // for slowAfter that takes less than slowShare of the median child's rate
-// and has fallen behind the ring since the previous check: every other peer
-// receives that stripe through it, so a slow link there starves the whole
-// stripe. It runs when a peer asks for a status or a slot, so that the slot
+// and has fallen behind the ring since the previous check, or one below
+// clearShare of the median that has lagged half a ring for clearLag: every
+// other peer receives that stripe through it, so a slow link there starves
+// the whole stripe. It runs when a peer asks for a status or a slot, so that the slot
 // it frees is offered at once. The peer may not take a stripe from the source
 // again for slowBan; it stays a leaf of the stripes' trees.
 func (s *session) evictSlowLocked() {
@@ -576,7 +618,7 @@ func (s *session) evictSlowLocked() {
 	}
 	var kids []*child
 	var rates []float64
-	var behind, early []bool
+	var behind, early, lagged []bool
 	now := time.Now()
 	for c := range s.children {
 		if !c.probe && c.stripes == s.stripes {
@@ -601,6 +643,7 @@ func (s *session) evictSlowLocked() {
 				c.lagSince = time.Time{}
 			}
 			early = append(early, !c.lagSince.IsZero() && now.Sub(c.lagSince) >= slowLag)
+			lagged = append(lagged, !c.lagSince.IsZero() && now.Sub(c.lagSince) >= clearLag)
 		}
 	}
 	if len(kids) < 2 {
@@ -608,11 +651,16 @@ func (s *session) evictSlowLocked() {
 	}
 	median := upperMedian(rates)
 	for i, c := range kids {
-		if rates[i] < slowShare*median && (early[i] || time.Since(c.started) >= slowAfter && behind[i]) {
+		// One that runs at a tenth of the median and lags is plainly
+		// behind a link of its own (a normal child that lags a moment
+		// still runs at a good share of the median): it goes after
+		// clearLag.
+		slow := rates[i] < slowShare*median && (early[i] || time.Since(c.started) >= slowAfter && behind[i])
+		if slow || rates[i] < clearShare*median && lagged[i] {
 			log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", rates[i], "median", median)
 			delete(s.children, c)
 			s.slow[c.peer] = time.Now().Add(slowBan)
-			go c.closeWith(protocol.GoodbyeEvicted, "too slow to carry a stripe for the others")
+			go c.leave(protocol.GoodbyeTooSlow, "too slow to carry a stripe for the others")
 		}
 	}
 }
@@ -662,11 +710,13 @@ func (s *session) bannedLocked(who peer.ID) bool {
 }
 
 const (
-	slowShare = 0.25
-	slowAfter = time.Second
-	slowCheck = 250 * time.Millisecond
-	slowLag   = 500 * time.Millisecond
-	slowBan   = 30 * time.Second
+	slowShare  = 0.25
+	slowAfter  = time.Second
+	slowCheck  = 100 * time.Millisecond
+	slowLag    = 500 * time.Millisecond
+	clearShare = 0.1
+	clearLag   = 200 * time.Millisecond
+	slowBan    = 30 * time.Second
 )
 
 // counting wraps a child's stream so uploaded bytes are counted.

@@ -212,7 +212,10 @@ func (u *upstream) run(br *bufio.Reader) {
 			}
 		case protocol.FrameGoodbye:
 			g, _ := fm.Goodbye()
-			u.evicted.Store(g.Code == protocol.GoodbyeEvicted)
+			u.evicted.Store(g.Code == protocol.GoodbyeEvicted || g.Code == protocol.GoodbyeTooSlow)
+			if g.Code == protocol.GoodbyeTooSlow && !u.probe {
+				s.shedStripe(u.stripe)
+			}
 			log.Debugw("parent said goodbye", "peer", u.peer, "code", g.Code, "text", g.Text)
 			return
 		}

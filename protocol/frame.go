@@ -155,6 +155,10 @@ const (
 	GoodbyeBadData GoodbyeCode = 6
 	// GoodbyeProtocolError: the sender received a malformed frame.
 	GoodbyeProtocolError GoodbyeCode = 7
+	// GoodbyeTooSlow: the parent drops the child because the child's link
+	// is too slow to carry the stripe for the peers below it; the child
+	// should let those peers go to a faster branch.
+	GoodbyeTooSlow GoodbyeCode = 8
 )
 
 // Goodbye is the content of a goodbye frame.

@@ -54,6 +54,10 @@ func NewWriter(c *Consumer, w io.Writer, opts ...WriterOption) *Writer {
 // counters.
 func (w *Writer) Consumer() *Consumer { return w.c }
 
+// Done is closed when Run has returned: every control frame queued before
+// the consumer was closed has been written by then (unless Run failed).
+func (w *Writer) Done() <-chan struct{} { return w.stopped }
+
 // SendControl queues an encoded control frame to be written between symbol
 // batches. The writer takes ownership of frame. It blocks while the queue is
 // full, and fails once the writer has stopped or ctx ends. Frames queued
