@@ -385,6 +385,18 @@ func (c *child) control(f protocol.Frame) bool {
 			// gives an idle generator something new to do.
 			c.s.wakeGenerator()
 		}
+	case protocol.FrameHeld:
+		h, err := f.Held()
+		if err != nil {
+			log.Debugw("bad held frame", "peer", c.peer, "err", err)
+			return false
+		}
+		k := max(1, c.stripes)
+		for j := 0; j < h.N; j++ {
+			if h.Has(j) {
+				c.cons.MarkHeld(h.SBN, uint32(c.stripe+j*k))
+			}
+		}
 	case protocol.FrameGoodbye:
 		return false
 	default:

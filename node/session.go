@@ -349,6 +349,7 @@ type demandSnap struct {
 
 type childWant struct {
 	stripes, stripe uint32
+	probe           bool
 	win             protocol.BlockSet // the child's window of wanted blocks
 	cons            *relay.Consumer   // the child's reader of the ring
 }
@@ -448,7 +449,7 @@ func (s *session) refreshDemand() {
 	mine, fresh := s.servableLocked()
 	d := &demandSnap{mine: mine, fresh: fresh, subs: make([]childWant, 0, len(s.children))}
 	for c := range s.children {
-		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), win: window(c.finished(), s.blocks(), windowBlocks), cons: c.cons})
+		d.subs = append(d.subs, childWant{stripes: uint32(max(1, c.stripes)), stripe: uint32(c.stripe), probe: c.probe, win: window(c.finished(), s.blocks(), windowBlocks), cons: c.cons})
 	}
 	s.mu.Unlock()
 	s.demandPtr.Store(d)

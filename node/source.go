@@ -308,7 +308,11 @@ func (g *generator) gap(d *demandSnap, b int, ready []bool) (uint32, bool) {
 	}
 	for i := range d.subs {
 		w := &d.subs[i]
-		if w.cons == nil || (ready != nil && !ready[i]) || !w.win.Has(uint8(b)) || !w.budgetLeft(b) {
+		// Only a credited child: its credit bounds the gaps sent to what
+		// it still needs, and it told us at subscription which source
+		// symbols it held then. Not a probe: it holds from its parent what
+		// it missed here.
+		if w.cons == nil || w.probe || (ready != nil && !ready[i]) || !w.win.Has(uint8(b)) || !w.credited(b) || !w.budgetLeft(b) {
 			continue
 		}
 		if esi, ok := w.cons.NextGap(uint8(b), limit); ok {

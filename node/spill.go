@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/romap2p/romap2p/protocol"
 )
 
 // spillRecordHeader is the size of a spill record's header: the ESI as a
@@ -228,6 +230,29 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 	b.n++
 	b.fileN++
 	return b.n, nil
+}
+
+// held returns, for block sbn, the bitmap of a held frame for stripe
+// (k, i): bit j set when source symbol i + j*k has arrived. It reports
+// false when none has (or the block is finished).
+func (s *spillStore) held(sbn, k, i int) (protocol.Held, bool) {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := protocol.Held{SBN: uint8(sbn)}
+	if b.seen == nil || i >= b.k {
+		return h, false
+	}
+	h.N = (b.k - i + k - 1) / k
+	h.Bits = make([]byte, (h.N+7)/8)
+	some := false
+	for j := 0; j < h.N; j++ {
+		if b.seen.has(uint32(i + j*k)) {
+			h.Bits[j>>3] |= 1 << (j & 7)
+			some = true
+		}
+	}
+	return h, some
 }
 
 // seenCount returns the number of distinct symbols of block sbn that have
@@ -449,6 +474,15 @@ func (e *esiSet) add(esi uint32) bool {
 	e.more[esi] = struct{}{}
 	e.n++
 	return true
+}
+
+// has reports whether esi is in the set.
+func (e *esiSet) has(esi uint32) bool {
+	if w := int(esi >> 6); w < len(e.bits) {
+		return e.bits[w]&(1<<(esi&63)) != 0
+	}
+	_, ok := e.more[esi]
+	return ok
 }
 
 // reset empties the set.

@@ -91,6 +91,18 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 				_ = st.Reset()
 				return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
 			}
+			// And which of their source symbols we hold already, so
+			// that the parent neither sends them again nor takes them
+			// for symbols we missed. (Not for a probe: it measures what
+			// the parent sends.)
+			for _, c := range cr {
+				if h, ok := f.spill.held(int(c.SBN), max(1, stripes), stripe); ok && !probe {
+					if msg, err = protocol.AppendHeldFrame(msg, h); err != nil {
+						_ = st.Reset()
+						return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
+					}
+				}
+			}
 		}
 	}
 	if _, err := st.Write(msg); err != nil {

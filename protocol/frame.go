@@ -34,7 +34,33 @@ const (
 	// symbols of some blocks the parent sends on this stream. A peer that
 	// does not know it skips it and sends as before.
 	FrameCredit byte = 0x80
+	// FrameHeld (child to parent, an extension type) lists, for one block,
+	// the source symbols of the subscription's stripe that the child
+	// already holds, so that the parent neither sends them nor counts them
+	// as missed. A peer that does not know it skips it.
+	FrameHeld byte = 0x81
 )
+
+// Held is the content of a held frame: bit j of Bits (least significant
+// bit of byte 0 first) says whether the child holds source symbol
+// stripe + j*stripes of block SBN, for j < N.
+type Held struct {
+	SBN  uint8
+	N    int
+	Bits []byte
+}
+
+// AppendHeldFrame appends a held frame. Bits must hold ceil(N/8) bytes, and
+// N is at most MaxSourceSymbols.
+func AppendHeldFrame(dst []byte, h Held) ([]byte, error) {
+	if h.N < 0 || h.N > MaxSourceSymbols || len(h.Bits) != (h.N+7)/8 {
+		return dst, fmt.Errorf("held frame: %d bits in %d bytes (at most %d bits)", h.N, len(h.Bits), MaxSourceSymbols)
+	}
+	dst = appendControlHeader(dst, FrameHeld, 1+uvarintLen(uint64(h.N))+len(h.Bits))
+	dst = append(dst, h.SBN)
+	dst = binary.AppendUvarint(dst, uint64(h.N))
+	return append(dst, h.Bits...), nil
+}
 
 // Credit is one entry of a credit frame: of block SBN, the parent sends at
 // most Base+Allow symbol frames on this stream, counted from the stream's
@@ -245,6 +271,24 @@ func (f *Frame) Finished() (BlockSet, error) {
 	return s, nil
 }
 
+// Held decodes a held frame. Bits aliases the frame's payload.
+func (f *Frame) Held() (Held, error) {
+	if f.Type != FrameHeld {
+		return Held{}, fmt.Errorf("frame type %#x is not a held frame", f.Type)
+	}
+	d := decoder{b: f.Payload, msg: "held frame"}
+	h := Held{SBN: d.byte("sbn")}
+	h.N = int(d.bounded("bits", 0, MaxSourceSymbols))
+	h.Bits = d.fixed("bitmap", (h.N+7)/8)
+	if err := d.done(); err != nil {
+		return Held{}, err
+	}
+	return h, nil
+}
+
+// Has reports whether bit j is set.
+func (h *Held) Has(j int) bool { return j < h.N && h.Bits[j>>3]&(1<<(j&7)) != 0 }
+
 // Credits decodes a credit frame, appending its entries to dst.
 func (f *Frame) Credits(dst []Credit) ([]Credit, error) {
 	if f.Type != FrameCredit {
@@ -327,7 +371,7 @@ func (fr *FrameReader) next(buf []byte) (Frame, error) {
 		switch {
 		case typ == FrameSymbol:
 			return fr.readSymbol(buf)
-		case typ >= FramePath && typ <= FrameFinished, typ == FrameCredit:
+		case typ >= FramePath && typ <= FrameFinished, typ == FrameCredit, typ == FrameHeld:
 			payload, err := fr.readControl(typ)
 			if err != nil {
 				return Frame{}, err

@@ -273,3 +273,47 @@ func TestFrameReaderSmallBuffer(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldFrame(t *testing.T) {
+	for _, h := range []Held{
+		{SBN: 7, N: 0, Bits: []byte{}},
+		{SBN: 0, N: 9, Bits: []byte{0x81, 0x01}},
+		{SBN: 255, N: MaxSourceSymbols, Bits: make([]byte, (MaxSourceSymbols+7)/8)},
+	} {
+		b, err := AppendHeldFrame(nil, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fm, err := NewFrameReader(bytes.NewReader(b), 16).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fm.Held()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.SBN != h.SBN || got.N != h.N || !bytes.Equal(got.Bits, h.Bits) {
+			t.Fatalf("round trip of %d bits: got %+v", h.N, got)
+		}
+	}
+	h := Held{N: 9, Bits: []byte{0x81, 0x01}}
+	for j, want := range []bool{true, false, false, false, false, false, false, true, true, false} {
+		if h.Has(j) != want {
+			t.Errorf("Has(%d) = %v", j, !want)
+		}
+	}
+	for name, p := range map[string][]byte{
+		"too many bits": {0, 0xd4, 0xb8, 0x03}, // 56404
+		"short bitmap":  {0, 9, 0xff},
+		"long bitmap":   {0, 8, 0xff, 0},
+		"no sbn":        {},
+	} {
+		fm := Frame{Type: FrameHeld, Payload: p}
+		if _, err := fm.Held(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want malformed", name, err)
+		}
+	}
+	if _, err := AppendHeldFrame(nil, Held{N: 9, Bits: []byte{1}}); err == nil {
+		t.Error("encoded a held frame whose bitmap is too short")
+	}
+}

@@ -179,7 +179,8 @@ func FuzzFrameReader(f *testing.F) {
 	s = AppendSymbolFrame(s, 1, 2, bytes.Repeat([]byte{7}, T))
 	s, _ = AppendPathFrame(s, testPath(f, 2))
 	s = AppendWidthFrame(s, 1<<40)
-	s = append(s, 0x81, 2, 9, 9)
+	s = append(s, 0x82, 2, 9, 9)
+	s, _ = AppendHeldFrame(s, Held{SBN: 4, N: 10, Bits: []byte{0xff, 0x03}})
 	s = AppendFinishedFrame(s, BlockSet{0xff})
 	s, _ = AppendCreditFrame(s, []Credit{{SBN: 3, Base: 1000, Allow: 24}, {SBN: 255, Base: 0, Allow: MaxCreditAllow}})
 	s = AppendGoodbyeFrame(s, GoodbyeLoop, "loop")
@@ -226,6 +227,13 @@ func FuzzFrameReader(f *testing.F) {
 			case FrameCredit:
 				if cs, err := fm.Credits(nil); err == nil {
 					if out, err = AppendCreditFrame(out, cs); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+			case FrameHeld:
+				if h, err := fm.Held(); err == nil {
+					if out, err = AppendHeldFrame(out, h); err != nil {
 						t.Fatal(err)
 					}
 					continue

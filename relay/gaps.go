@@ -56,13 +56,31 @@ func (t *sourceTrack) seen(sbn, esi uint32) bool {
 }
 
 // mark records that source ESI esi of block sbn passed. Only the reader
-// calls it.
+// calls it (MarkHeld may set bits at the same time).
 func (t *sourceTrack) mark(sbn, esi uint32) {
 	b := t.block(sbn, true)
 	w := &b.bits[esi>>6]
-	w.Store(w.Load() | 1<<(esi&63))
+	for old := w.Load(); !w.CompareAndSwap(old, old|1<<(esi&63)); old = w.Load() {
+	}
 	if esi >= b.hi.Load() {
 		b.hi.Store(esi + 1)
+	}
+}
+
+// MarkHeld records that the reader already holds source ESI esi of block
+// sbn from elsewhere: the consumer will not pass it, and NextGap does not
+// report it. It does nothing unless the consumer tracks sources.
+func (c *Consumer) MarkHeld(sbn uint8, esi uint32) {
+	t := c.src.Load()
+	if t == nil || esi >= t.k {
+		return
+	}
+	w := &t.block(uint32(sbn), true).bits[esi>>6]
+	for {
+		old := w.Load()
+		if w.CompareAndSwap(old, old|1<<(esi&63)) {
+			return
+		}
 	}
 }
 

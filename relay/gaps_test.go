@@ -150,3 +150,29 @@ func TestNextGapAfterSkip(t *testing.T) {
 		t.Fatalf("after a skip NextGap = %d, %v; want 1 again", got, ok)
 	}
 }
+
+func TestMarkHeld(t *testing.T) {
+	r, err := New(64, WithCapacity(64*64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := r.Subscribe()
+	c.MarkHeld(0, 1) // not tracking: ignored
+	c.TrackSources(16)
+	c.MarkHeld(0, 0)
+	c.MarkHeld(0, 1)
+	c.MarkHeld(0, 99) // not a source symbol
+	putAll(t, r, 0, 0, 1, 3, 5, 99)
+	if got := drain(t, c); len(got) != 3 || got[0] != 3 || got[1] != 5 || got[2] != 99 {
+		t.Fatalf("passed %v, want [3 5 99]", got)
+	}
+	// Held symbols are not gaps; 2 and 4 are.
+	for _, want := range []uint32{2, 4} {
+		if got, ok := c.NextGap(0, 100); !ok || got != want {
+			t.Fatalf("NextGap = %d, %v; want %d", got, ok, want)
+		}
+	}
+	if got, ok := c.NextGap(0, 100); ok {
+		t.Fatalf("NextGap = %d, want none", got)
+	}
+}
