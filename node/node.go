@@ -153,7 +153,8 @@ func WithEncoderCache(bytes int64) Option {
 }
 
 // WithSpillMemory sets how many bytes of received symbols a download keeps
-// in memory before it writes them to its spill files (default 64 MiB; 0
+// in memory before it writes them to its spill files (default 96 MiB: two
+// windows of 4 MiB blocks, the one being decoded and the next arriving; 0
 // writes every symbol to disk at once).
 func WithSpillMemory(bytes int64) Option {
 	return func(c *config) error {
@@ -258,7 +259,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			otherChildren: 2,
 			ringBytes:     defaultRingBytes,
 			encoderCache:  48 << 20,
-			spillMemory:   64 << 20,
+			spillMemory:   96 << 20,
 		},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
