@@ -95,9 +95,10 @@ func (t *sourceTrack) rewind() {
 
 // NextGap returns a source ESI of block sbn, in the consumer's stripe and
 // below limit, that the consumer never passed although it passed a higher
-// one, and moves past it: each gap is reported once. It returns false when
-// the consumer tracks no sources or has no such gap. One producer at a time
-// may call it.
+// one (or, when it has a budget and nothing of the block waits for it in
+// the ring, any it never passed), and moves past it: each gap is reported
+// once. It returns false when the consumer tracks no sources or has no such
+// gap. One producer at a time may call it.
 func (c *Consumer) NextGap(sbn uint8, limit uint32) (uint32, bool) {
 	t := c.src.Load()
 	if t == nil {
@@ -108,6 +109,11 @@ func (c *Consumer) NextGap(sbn uint8, limit uint32) (uint32, bool) {
 		return 0, false
 	}
 	hi := min(b.hi.Load(), limit, t.k)
+	if c.budgeted.Load() && c.queued[sbn].Load() == 0 {
+		// Nothing of the block waits for us in the ring: what we did not
+		// pass up to limit is not on its way either.
+		hi = min(limit, t.k)
+	}
 	s := c.stripe.Load()
 	k, i := uint32(s>>32), uint32(s)
 	e := b.next.Load()

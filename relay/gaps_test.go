@@ -176,3 +176,43 @@ func TestMarkHeld(t *testing.T) {
 		t.Fatalf("NextGap = %d, want none", got)
 	}
 }
+
+func TestNextGapTrailing(t *testing.T) {
+	// With a budget, the consumer knows when nothing of a block waits for
+	// it in the ring: the source symbols it never passed, even above the
+	// highest it passed, are then gaps.
+	r, err := New(64, WithCapacity(64*64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := r.Subscribe()
+	c.TrackSources(8)
+	c.SetBudget(0, 3)
+	putAll(t, r, 0, 0, 1, 2, 3, 4)
+	if got := drain(t, c); len(got) != 3 {
+		t.Fatalf("passed %v, want [0 1 2] within the budget", got)
+	}
+	c.SetBudget(0, 8)
+	for _, want := range []uint32{3, 4, 5} {
+		if got, ok := c.NextGap(0, 6); !ok || got != want {
+			t.Fatalf("NextGap = %d, %v; want %d", got, ok, want)
+		}
+	}
+	if got, ok := c.NextGap(0, 6); ok {
+		t.Fatalf("NextGap = %d beyond the limit", got)
+	}
+	// While symbols of the block wait in the ring, only gaps below the
+	// highest passed count.
+	c2, _ := r.Subscribe()
+	c2.TrackSources(8)
+	c2.SetBudget(1, 100)
+	putAll(t, r, 1, 1)
+	drain(t, c2)
+	putAll(t, r, 1, 3)
+	if got, ok := c2.NextGap(1, 8); !ok || got != 0 {
+		t.Fatalf("NextGap = %d, %v; want 0", got, ok)
+	}
+	if got, ok := c2.NextGap(1, 8); ok {
+		t.Fatalf("NextGap = %d while ESI 3 waits in the ring", got)
+	}
+}
