@@ -10,6 +10,7 @@
 # With -x, one more receiver joins behind a downlink of SLOW_DOWN_MBIT; the
 # script then reports the others' times, which it should barely change.
 # Prints one line per receiver: name, seconds, goodput, upstreams, received/K.
+# KEEP=1 keeps the files and logs (GOLOG_LOG_LEVEL sets the processes' logs).
 set -euo pipefail
 
 n=4 size=32 up=100 down=100 stripes=8 slow="" bin=""
@@ -39,7 +40,11 @@ cleanup() {
 	wait 2>/dev/null || true
 	for h in "${hosts[@]}"; do ip netns del "$tag-$h" 2>/dev/null || true; done
 	ip netns del "$tag-br" 2>/dev/null || true
-	rm -rf "$work"
+	if [ -n "${KEEP:-}" ]; then
+		echo "kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 
