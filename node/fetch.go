@@ -453,24 +453,15 @@ func (f *fetchState) runSink() {
 		if b >= s.blocks() || s.isFinished(sbn) {
 			continue
 		}
-		if err := f.store(b, esi, data); err != nil {
+		n, err := f.spill.add(b, esi, data)
+		if err != nil {
 			f.fail(err)
 			return
 		}
+		if n >= int(f.need[b].Load()) {
+			f.scheduleDecode(b)
+		}
 	}
-}
-
-// store keeps a new symbol of block b and queues the block for decoding
-// once it holds enough.
-func (f *fetchState) store(b int, esi uint32, data []byte) error {
-	n, err := f.spill.add(b, esi, data)
-	if err != nil {
-		return err
-	}
-	if n >= int(f.need[b].Load()) {
-		f.scheduleDecode(b)
-	}
-	return nil
 }
 
 // isFinished reports whether block sbn is decoded. It is read for every

@@ -204,16 +204,6 @@ func (u *upstream) run(br *bufio.Reader) {
 			s.symbolsNew.Add(1)
 			u.meter.add(len(fm.Payload))
 			s.goodput.add(len(fm.Payload))
-			if s.ring.Consumers() == 1 {
-				// Only our own sink reads the ring (no children): store
-				// the symbol ourselves, one copy and one hand-over fewer.
-				// A child that subscribes now starts with the next one.
-				if err := f.store(b, fm.ESI, fm.Payload); err != nil {
-					f.fail(err)
-					return
-				}
-				continue
-			}
 			if err := s.ring.Put(s.ctx, fm.SBN, fm.ESI, fm.Payload); err != nil {
 				return
 			}

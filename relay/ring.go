@@ -142,9 +142,6 @@ func (r *Ring) newChunk() *chunk { return &chunk{buf: make([]byte, r.per*r.strid
 // SymbolSize returns T, the payload size of every symbol in the ring.
 func (r *Ring) SymbolSize() int { return r.t }
 
-// Consumers returns how many consumers read the ring now.
-func (r *Ring) Consumers() int { return len(*r.consumers.Load()) }
-
 // Slots returns how many symbols the ring is guaranteed to hold: a consumer
 // that is fewer than Slots symbols behind the head never skips.
 func (r *Ring) Slots() int { return int(r.held) }
