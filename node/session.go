@@ -383,30 +383,31 @@ func (d *demandSnap) wantsBlock(sbn int, ready []bool) bool {
 	}
 	for i := range d.subs {
 		w := &d.subs[i]
-		if (ready == nil || ready[i]) && w.win.Has(uint8(sbn)) && w.budgetLeft(sbn) && (mine || w.credited(sbn)) {
-			return true
+		if (ready == nil || ready[i]) && w.win.Has(uint8(sbn)) {
+			if left, credited := w.budget(sbn); left && (mine || credited) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// credited reports whether the child has a budget for block sbn.
-func (w *childWant) credited(sbn int) bool {
+// budget reads the child's budget for block sbn once: whether it may still
+// be sent symbols of the block (it has no budget for it, or some left), and
+// whether it has a budget for it at all.
+func (w *childWant) budget(sbn int) (left, credited bool) {
 	if w.cons == nil {
-		return false
+		return true, false
 	}
-	_, ok := w.cons.Budget(uint8(sbn))
-	return ok
+	n, ok := w.cons.Budget(uint8(sbn))
+	return !ok || n > 0, ok
 }
 
 // budgetLeft reports whether the child may still be sent symbols of block
-// sbn: it has no budget for it, or some budget left.
+// sbn.
 func (w *childWant) budgetLeft(sbn int) bool {
-	if w.cons == nil {
-		return true
-	}
-	n, ok := w.cons.Budget(uint8(sbn))
-	return !ok || n > 0
+	left, _ := w.budget(sbn)
+	return left
 }
 
 // anyWanted reports whether some child wants one of the first z blocks that

@@ -312,7 +312,10 @@ func (g *generator) gap(d *demandSnap, b int, ready []bool) (uint32, bool) {
 		// it still needs, and it told us at subscription which source
 		// symbols it held then. Not a probe: it holds from its parent what
 		// it missed here.
-		if w.cons == nil || w.probe || (ready != nil && !ready[i]) || !w.win.Has(uint8(b)) || !w.credited(b) || !w.budgetLeft(b) {
+		if w.cons == nil || w.probe || (ready != nil && !ready[i]) || !w.win.Has(uint8(b)) {
+			continue
+		}
+		if left, credited := w.budget(b); !left || !credited {
 			continue
 		}
 		if esi, ok := w.cons.NextGap(uint8(b), limit); ok {
