@@ -238,7 +238,7 @@ type fetchState struct {
 	stateWant    protocol.BlockSet // the finished set to record
 	stateSaved   protocol.BlockSet // the finished set last written
 	stateAt      time.Time         // when it was written
-	stateTimer   *time.Timer       // a pending write, if any
+	statePending bool              // a delayed write is scheduled
 	started      time.Time
 	doneAt       time.Time
 }
@@ -354,8 +354,17 @@ func (f *fetchState) saveState(set protocol.BlockSet) error {
 	}
 	f.stateWant = set
 	if wait := stateEvery - time.Since(f.stateAt); wait > 0 {
-		if f.stateTimer == nil {
-			f.stateTimer = time.AfterFunc(wait, func() {
+		if !f.statePending {
+			f.statePending = true
+			s := f.s
+			s.g.Go(func() {
+				t := time.NewTimer(wait)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-s.ctx.Done():
+					return // close flushes
+				}
 				if err := f.flushState(); err != nil {
 					log.Warnw("resume state", "err", err)
 				}
@@ -370,10 +379,7 @@ func (f *fetchState) saveState(set protocol.BlockSet) error {
 func (f *fetchState) flushState() error {
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
-	if f.stateTimer != nil {
-		f.stateTimer.Stop()
-		f.stateTimer = nil
-	}
+	f.statePending = false
 	if f.stateGone || f.stateWant == f.stateSaved {
 		return nil
 	}
@@ -423,15 +429,14 @@ func (f *fetchState) start() {
 	}
 	// Two decoders: blocks complete one window after another, and decoding
 	// one while the next is verified keeps up with fast links.
-	s.wg.Add(5)
-	go func() { defer s.wg.Done(); f.runSink() }()
-	go func() { defer s.wg.Done(); f.runCredits() }()
-	go func() { defer s.wg.Done(); f.runDecoder() }()
-	go func() { defer s.wg.Done(); f.runDecoder() }()
-	go func() { defer s.wg.Done(); f.manageParents() }()
+	s.g.Go(f.runSink)
+	s.g.Go(f.runCredits)
+	s.g.Go(f.runDecoder)
+	s.g.Go(f.runDecoder)
+	s.g.Go(f.manageParents)
 	// Blocks that already hold enough symbols from an earlier run.
 	for b := 0; b < s.blocks(); b++ {
-		if !s.finished.Has(uint8(b)) && f.spill.count(b) >= int(f.need[b].Load()) {
+		if !s.isFinished(uint8(b)) && f.spill.count(b) >= int(f.need[b].Load()) {
 			f.scheduleDecode(b)
 		}
 	}
@@ -516,7 +521,7 @@ func (f *fetchState) runDecoder() {
 // the block's hash and writes it to the partial output.
 func (f *fetchState) decode(b int, buf []byte) error {
 	s := f.s
-	if s.isFinished(uint8(b)) {
+	if s.isFinished(uint8(b)) || s.ctx.Err() != nil {
 		return nil
 	}
 	have := f.spill.count(b)
@@ -577,7 +582,17 @@ func (f *fetchState) decode(b int, buf []byte) error {
 	s.pending.Remove(uint8(b))
 	set := s.finished
 	s.mu.Unlock()
-	time.AfterFunc(serveGrace, s.refreshDemand)
+	// Once the grace has passed, the generator may make repair symbols of
+	// the block.
+	s.g.Go(func() {
+		t := time.NewTimer(serveGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			s.refreshDemand()
+		case <-s.ctx.Done():
+		}
+	})
 	f.spill.finish(b)
 	if err := f.saveState(set); err != nil {
 		return err
@@ -645,6 +660,18 @@ func (f *fetchState) fail(err error) {
 	f.completeOnce.Do(func() {
 		s := f.s
 		log.Errorw("download failed", "cid", s.cid, "err", err)
+		s.mu.Lock()
+		s.doneErr = err
+		s.mu.Unlock()
+		close(s.doneCh)
+	})
+}
+
+// abort ends a download that is not complete with err, quietly (the
+// session is closing).
+func (f *fetchState) abort(err error) {
+	f.completeOnce.Do(func() {
+		s := f.s
 		s.mu.Lock()
 		s.doneErr = err
 		s.mu.Unlock()

@@ -40,6 +40,9 @@ type Node struct {
 	chooser  *treebuild.Chooser
 	ctx      context.Context
 	cancel   context.CancelFunc
+	// g runs the node's own goroutines (provider announcements) and counts
+	// the stream handlers; Close waits for them.
+	g group
 }
 
 // config holds the options of New.
@@ -336,6 +339,10 @@ func (n *Node) AddrInfo() peer.AddrInfo {
 	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
 }
 
+// ErrClosed is returned by Get when the node or the download is closed
+// before the content is complete.
+var ErrClosed = errors.New("node closed")
+
 // Close stops the node and releases what it owns.
 func (n *Node) Close() error {
 	n.mu.Lock()
@@ -357,6 +364,7 @@ func (n *Node) Close() error {
 	for _, s := range sessions {
 		s.close()
 	}
+	n.g.closeAndWait()
 	var errs []error
 	for _, c := range n.closers {
 		if err := c(); err != nil {
@@ -381,7 +389,7 @@ func (n *Node) addSession(s *session) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return errors.New("node closed")
+		return ErrClosed
 	}
 	if _, ok := n.sessions[s.cid]; ok {
 		return fmt.Errorf("content %s already has a session", s.cid)
@@ -414,7 +422,7 @@ func (n *Node) provide(c cid.Cid) {
 	if n.router == nil {
 		return
 	}
-	go func() {
+	n.g.Go(func() {
 		delay := 200 * time.Millisecond
 		for {
 			ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
@@ -432,5 +440,5 @@ func (n *Node) provide(c cid.Cid) {
 			}
 			delay = min(2*delay, 30*time.Second)
 		}
-	}()
+	})
 }

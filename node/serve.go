@@ -24,9 +24,24 @@ const handshakeTimeout = 10 * time.Second
 
 // registerHandlers installs romap2p's stream handlers on the host.
 func (n *Node) registerHandlers() {
-	n.host.SetStreamHandler(protocol.ManifestID, n.handleManifest)
-	n.host.SetStreamHandler(protocol.StatusID, n.handleStatus)
-	n.host.SetStreamHandler(protocol.SymbolsID, n.handleSymbols)
+	n.host.SetStreamHandler(protocol.ManifestID, n.owned(n.handleManifest))
+	n.host.SetStreamHandler(protocol.StatusID, n.owned(n.handleStatus))
+	n.host.SetStreamHandler(protocol.SymbolsID, n.owned(n.handleSymbols))
+}
+
+// owned makes a stream handler one of the node's goroutines, which Close
+// waits for, and resets its stream when the node closes.
+func (n *Node) owned(h network.StreamHandler) network.StreamHandler {
+	return func(st network.Stream) {
+		if !n.g.enter() {
+			_ = st.Reset()
+			return
+		}
+		defer n.g.leave()
+		stop := context.AfterFunc(n.ctx, func() { _ = st.Reset() })
+		defer stop()
+		h(st)
+	}
 }
 
 func (n *Node) removeHandlers() {
@@ -118,7 +133,6 @@ func (s *session) status(asker peer.ID) protocol.Status {
 		st.Role = protocol.RoleSeeking
 	}
 	perStripe := make([]int, s.stripes)
-	s.evictSlowLocked()
 	for i := range perStripe {
 		perStripe[i] = s.slotUsersLocked(i, "")
 	}
@@ -302,7 +316,7 @@ func (c *child) close(reason string) {
 func (c *child) closeWith(code protocol.GoodbyeCode, reason string) {
 	c.closeOnce.Do(func() {
 		if reason != "" {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(c.s.ctx, time.Second)
 			_ = c.w.SendControl(ctx, protocol.AppendGoodbyeFrame(nil, code, reason))
 			cancel()
 		}
@@ -317,7 +331,7 @@ func (c *child) closeWith(code protocol.GoodbyeCode, reason string) {
 // at once, and the reset may overtake the goodbye.)
 func (c *child) leave(code protocol.GoodbyeCode, reason string) {
 	c.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(c.s.ctx, time.Second)
 		_ = c.w.SendControl(ctx, protocol.AppendGoodbyeFrame(nil, code, reason))
 		cancel()
 		_ = c.cons.Close()
@@ -325,6 +339,8 @@ func (c *child) leave(code protocol.GoodbyeCode, reason string) {
 		case <-c.w.Done():
 			_ = c.stream.Close()
 		case <-time.After(2 * time.Second):
+			_ = c.stream.Reset()
+		case <-c.s.ctx.Done():
 			_ = c.stream.Reset()
 		}
 	})
@@ -344,7 +360,7 @@ func (s *session) shedStripe(stripe int) {
 	}
 	s.mu.Unlock()
 	for _, c := range shed {
-		go c.closeWith(protocol.GoodbyeEvicted, "this node's branch of the stripe is too slow")
+		s.spawn(func() { c.closeWith(protocol.GoodbyeEvicted, "this node's branch of the stripe is too slow") })
 	}
 	if len(shed) > 0 {
 		log.Infow("dropped as too slow for a stripe: its children there look elsewhere", "cid", s.cid, "stripe", stripe, "children", len(shed))
@@ -427,6 +443,16 @@ func (n *Node) handleSymbols(st network.Stream) {
 		_ = st.Close()
 		return
 	}
+	// The subscription is one of the session's goroutines, and its stream
+	// ends with the session.
+	if !sess.g.enter() {
+		_ = protocol.WriteSubscribeReply(st, &protocol.SubscribeReply{Reason: "closing"})
+		_ = st.Close()
+		return
+	}
+	defer sess.g.leave()
+	stopReset := context.AfterFunc(sess.ctx, func() { _ = st.Reset() })
+	defer stopReset()
 	stripes, stripe := sub.Stripes, sub.Stripe
 	if stripes != sess.stripes && stripes != 1 {
 		// A subscriber with another stripe count still gets a valid share:
@@ -477,7 +503,7 @@ func (n *Node) handleSymbols(st network.Stream) {
 			break
 		}
 	}
-	go func() {
+	sess.spawn(func() {
 		defer c.close("")
 		for {
 			f, err := fr.Next()
@@ -491,7 +517,7 @@ func (n *Node) handleSymbols(st network.Stream) {
 				return
 			}
 		}
-	}()
+	})
 
 	err = c.w.Run(sess.ctx)
 	c.close("")
@@ -506,7 +532,8 @@ func (n *Node) handleSymbols(st network.Stream) {
 }
 
 // admit decides whether to take child c in its stripe, builds the reply and,
-// when it accepts, adds c to the session's children.
+// when it accepts, adds c to the session's children. Children it drops to
+// make room are told so after the lock is released.
 func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 	who, stripe := c.peer, c.stripe
 	path := s.path(stripe % max(1, s.stripes))
@@ -516,8 +543,20 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 		reply.Reason = "you are on my path: loop"
 		return reply, false
 	}
+	var slow []*child
+	var victim *child
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	reply, ok := s.admitLocked(c, reply, &slow, &victim)
+	s.mu.Unlock()
+	s.dropSlow(slow)
+	if victim != nil {
+		s.spawn(func() { victim.closeWith(protocol.GoodbyeEvicted, "the source spreads its stripes over more peers") })
+	}
+	return reply, ok
+}
+
+func (s *session) admitLocked(c *child, reply protocol.SubscribeReply, slow *[]*child, victim **child) (protocol.SubscribeReply, bool) {
+	who, stripe := c.peer, c.stripe
 	if c.probe {
 		reply.Accepted = true
 		s.children[c] = struct{}{}
@@ -529,7 +568,7 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 	n := s.slotUsersLocked(stripe, who)
 	limit := s.maxChildrenLocked(stripe)
 	if s.stripes > 1 && s.fetch == nil {
-		s.evictSlowLocked()
+		*slow = s.evictSlowLocked()
 		if s.bannedLocked(who) {
 			return s.refuseFullLocked(reply, stripe), false
 		}
@@ -537,7 +576,7 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 	if n >= limit && s.stripes > 1 && s.fetch == nil {
 		if v := s.victimLocked(who, stripe); v != nil {
 			delete(s.children, v)
-			go v.closeWith(protocol.GoodbyeEvicted, "the source spreads its stripes over more peers")
+			*victim = v
 			n--
 		}
 	}
@@ -621,12 +660,14 @@ func (s *session) victimLocked(who peer.ID, stripe int) *child {
 // and has fallen behind the ring since the previous check, or one below
 // clearShare of the median that has lagged half a ring for clearLag: every
 // other peer receives that stripe through it, so a slow link there starves
-// the whole stripe. It runs when a peer asks for a status or a slot, so that the slot
-// it frees is offered at once. The peer may not take a stripe from the source
-// again for slowBan; it stays a leaf of the stripes' trees.
-func (s *session) evictSlowLocked() {
+// the whole stripe. It runs when a peer asks for a slot, so that the slot
+// it frees is offered at once, and every slowCheck. The peer may not take a
+// stripe from the source again for slowBan; it stays a leaf of the stripes'
+// trees. It returns the children it removed, for dropSlow to tell once the
+// lock is released.
+func (s *session) evictSlowLocked() []*child {
 	if s.fetch != nil || s.stripes <= 1 {
-		return
+		return nil
 	}
 	var kids []*child
 	var rates []float64
@@ -659,8 +700,9 @@ func (s *session) evictSlowLocked() {
 		}
 	}
 	if len(kids) < 2 {
-		return
+		return nil
 	}
+	var out []*child
 	median := upperMedian(rates)
 	for i, c := range kids {
 		// One that runs at a tenth of the median and lags is plainly
@@ -672,8 +714,27 @@ func (s *session) evictSlowLocked() {
 			log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", rates[i], "median", median)
 			delete(s.children, c)
 			s.slow[c.peer] = time.Now().Add(slowBan)
-			go c.leave(protocol.GoodbyeTooSlow, "too slow to carry a stripe for the others")
+			out = append(out, c)
 		}
+	}
+	return out
+}
+
+// dropSlow tells children removed by evictSlowLocked why they go.
+func (s *session) dropSlow(gone []*child) {
+	for _, c := range gone {
+		s.spawn(func() { c.leave(protocol.GoodbyeTooSlow, "too slow to carry a stripe for the others") })
+	}
+	if len(gone) > 0 {
+		s.refreshDemand()
+	}
+}
+
+// spawn runs f as one of the session's goroutines, or at once when the
+// session is closing (its context has ended then, so f does not wait).
+func (s *session) spawn(f func()) {
+	if !s.g.Go(f) {
+		f()
 	}
 }
 
@@ -690,8 +751,9 @@ func (s *session) watchSlowChildren() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		s.evictSlowLocked()
+		gone := s.evictSlowLocked()
 		s.mu.Unlock()
+		s.dropSlow(gone)
 	}
 }
 

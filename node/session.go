@@ -34,7 +34,8 @@ type session struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// g runs every goroutine of the session; close waits for them.
+	g group
 
 	mu       sync.Mutex
 	complete bool // the original source, or a finished download
@@ -45,11 +46,15 @@ type session struct {
 	finishedAt   [protocol.MaxSourceBlocks]time.Time
 	children     map[*child]struct{}
 	upstreams    map[*upstream]struct{}
-	paths        []([]peer.ID) // per stripe: ancestors from the source down to this node
-	genStop      context.CancelFunc
-	doneCh       chan struct{} // closed when the whole file is here and verified
-	doneErr      error
-	lastGood     time.Time // last time a new symbol arrived
+	// upClosed is set once the session stops taking upstreams (download
+	// complete, or closing): an upstream whose handshake ends after that
+	// is reset instead of registered.
+	upClosed bool
+	paths    []([]peer.ID) // per stripe: ancestors from the source down to this node
+	genStop  context.CancelFunc
+	doneCh   chan struct{} // closed when the whole file is here and verified
+	doneErr  error
+	lastGood time.Time // last time a new symbol arrived
 
 	// slow holds peers the original source found too slow to carry a
 	// stripe, until when they may not take one again.
@@ -263,11 +268,12 @@ func (s *session) reportFinished() {
 	}
 }
 
-// close stops everything the session runs.
+// close stops everything the session runs and waits for it.
 func (s *session) close() {
 	s.cancel()
 	_ = s.ring.Close()
 	s.mu.Lock()
+	s.upClosed = true
 	kids := s.childrenLocked()
 	ups := make([]*upstream, 0, len(s.upstreams))
 	for u := range s.upstreams {
@@ -280,8 +286,9 @@ func (s *session) close() {
 	for _, u := range ups {
 		u.close()
 	}
-	s.wg.Wait()
+	s.g.closeAndWait()
 	if s.fetch != nil {
+		s.fetch.abort(ErrClosed)
 		s.fetch.close()
 	}
 	for _, c := range s.closers {

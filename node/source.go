@@ -106,8 +106,7 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 		return cid.Undef, err
 	}
 	if s.stripes > 1 {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.watchSlowChildren() }()
+		s.g.Go(s.watchSlowChildren)
 	}
 	n.provide(c)
 	log.Infow("serving", "cid", c, "file", path, "size", st.Size(), "blocks", s.blocks(), "T", s.t)
@@ -210,13 +209,11 @@ func (s *session) startGenerator(r io.ReaderAt, startESI uint32) error {
 	s.refreshDemand()
 
 	gen := newGenerator(s, enc, startESI)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.g.Go(func() {
 		if err := gen.run(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, relay.ErrClosed) {
 			log.Warnw("generator stopped", "cid", s.cid, "err", err)
 		}
-	}()
+	})
 	return nil
 }
 

@@ -29,6 +29,8 @@ type upstream struct {
 	stream  network.Stream
 	reply   *protocol.SubscribeReply
 	started time.Time
+	// stopReset cancels the reset of the stream at the session's end.
+	stopReset func() bool
 
 	wmu sync.Mutex // serialises our control frames on the stream
 
@@ -71,6 +73,14 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	if err != nil {
 		return nil, fmt.Errorf("open symbols stream to %s: %w", ai.ID, err)
 	}
+	// The stream ends with the session, whatever it is waiting for.
+	stopReset := context.AfterFunc(s.ctx, func() { _ = st.Reset() })
+	registered := false
+	defer func() {
+		if !registered {
+			stopReset()
+		}
+	}()
 	if err := scopeStream(st); err != nil {
 		_ = st.Reset()
 		return nil, err
@@ -126,38 +136,56 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	}
 	u := &upstream{
 		s: s, peer: ai.ID, stripes: stripes, stripe: stripe, probe: probe,
-		stream: st, reply: reply, started: time.Now(),
+		stream: st, reply: reply, started: time.Now(), stopReset: stopReset,
 		meter: newRateMeter(), rawMeter: newRateMeter(), done: make(chan struct{}),
 	}
 	u.width.Store(reply.Width)
 	u.lastSym.Store(time.Now().UnixNano())
 	u.lastFresh.Store(time.Now().UnixNano())
+	// Registration and the check that the session still takes upstreams
+	// are one step: close and stopUpstreams set upClosed under the same
+	// lock before they copy the set, so an upstream is either in their
+	// copy or refused here.
 	s.mu.Lock()
+	if s.upClosed {
+		s.mu.Unlock()
+		_ = st.Reset()
+		return nil, errNoUpstreams
+	}
 	s.upstreams[u] = struct{}{}
 	s.mu.Unlock()
+	registered = true
+	n.host.ConnManager().Protect(ai.ID, "roma-parent")
+	if !s.g.Go(func() { u.run(br) }) {
+		u.finish()
+		return nil, errNoUpstreams
+	}
 	if s.fetch != nil {
 		s.fetch.kickCredits()
 	}
-	n.host.ConnManager().Protect(ai.ID, "roma-parent")
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		u.run(br)
-	}()
 	return u, nil
+}
+
+// errNoUpstreams is returned by subscribe once the session takes no more
+// upstreams (its download is complete, or it is closing).
+var errNoUpstreams = errors.New("session takes no more upstreams")
+
+// finish closes the stream and forgets the upstream.
+func (u *upstream) finish() {
+	s := u.s
+	u.close()
+	u.stopReset()
+	s.mu.Lock()
+	delete(s.upstreams, u)
+	s.mu.Unlock()
+	s.node.host.ConnManager().Unprotect(u.peer, "roma-parent")
+	close(u.done)
 }
 
 // run reads the parent's frames until the stream ends.
 func (u *upstream) run(br *bufio.Reader) {
 	s := u.s
-	defer func() {
-		u.close()
-		s.mu.Lock()
-		delete(s.upstreams, u)
-		s.mu.Unlock()
-		s.node.host.ConnManager().Unprotect(u.peer, "roma-parent")
-		close(u.done)
-	}()
+	defer u.finish()
 	fr := protocol.NewFrameReader(br, s.t)
 	f := s.fetch
 	for {
@@ -277,9 +305,11 @@ func (u *upstream) close() {
 // rate returns the goodput (new symbols) this parent delivers, bytes/s.
 func (u *upstream) rate() float64 { return u.meter.rate() }
 
-// stopUpstreams closes every upstream (the node no longer needs parents).
+// stopUpstreams closes every upstream and takes no new ones (the node no
+// longer needs parents).
 func (s *session) stopUpstreams() {
 	s.mu.Lock()
+	s.upClosed = true
 	ups := make([]*upstream, 0, len(s.upstreams))
 	for u := range s.upstreams {
 		ups = append(ups, u)
