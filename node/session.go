@@ -399,6 +399,25 @@ func (d *demandSnap) wantsBlock(sbn int, ready []bool) bool {
 	return false
 }
 
+// stripeWant returns the most symbols of block sbn that one of the
+// children in stripe (stripes, stripe) may still be sent beyond those
+// waiting for it in the ring: what this node's parent in that stripe must
+// still send for them. Probes, whole-stream extras of a striped session and
+// children without budgets do not count.
+func (d *demandSnap) stripeWant(stripes, stripe, sbn int) int {
+	want := 0
+	for i := range d.subs {
+		w := &d.subs[i]
+		if w.probe || w.cons == nil || int(w.stripes) != stripes || int(w.stripe) != stripe || !w.win.Has(uint8(sbn)) {
+			continue
+		}
+		if n, ok := w.cons.Budget(uint8(sbn)); ok && n > want {
+			want = n
+		}
+	}
+	return want
+}
+
 // budget reads the child's budget for block sbn once: whether it may still
 // be sent symbols of the block (it has no budget for it, or some left), and
 // whether it has a budget for it at all.
