@@ -101,7 +101,26 @@ func markdown(res *result) string {
 		}
 	}
 
-	b.WriteString("\n\n## Per receiver: completion time, s (median, then each run)\n\n")
+	b.WriteString("\n\n## Where the time goes (medians over receivers and runs)\n\n")
+	b.WriteString("| system | receiver done, s | start-up s (launch to 2 % of the file in) | tail s (90 % in to done) | receiver CPU s | receiver CPU s at done | source CPU s |\n|---|---|---|---|---|---|---|\n")
+	for _, s := range systems {
+		var secs, start, tail, cpu, cpuDone, scpu []float64
+		for _, r := range res.Systems[s].Runs {
+			scpu = append(scpu, r.Source.CPUS+r.Source.HelperCPUS)
+			for _, rr := range r.Receivers {
+				if !rr.OK {
+					continue
+				}
+				secs = append(secs, rr.Seconds)
+				start = append(start, rr.StartS)
+				tail = append(tail, rr.TailS)
+				cpu = append(cpu, rr.CPUS)
+				cpuDone = append(cpuDone, rr.CPUDoneS)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", s, median(secs), median(start), median(tail), median(cpu), median(cpuDone), median(scpu))
+	}
+	b.WriteString("\n## Per receiver: completion time, s (median, then each run)\n\n")
 	b.WriteString("| receiver | bound s | max-flow Mbit/s | widest path Mbit/s (parent) | eq. 2 Mbit/s | single tree s |")
 	for _, s := range systems {
 		b.WriteString(" " + s + " |")

@@ -62,6 +62,10 @@ type recvResult struct {
 	CPUDoneS  float64  `json:"cpu_done_s"`
 	SentBytes int64    `json:"sent_bytes"`
 	RecvBytes int64    `json:"recv_bytes"`
+	// StartS is from launch until 2 % of the file's bytes came in on its
+	// downlink; TailS from 90 % of them until completion (250 ms samples).
+	StartS    float64  `json:"start_s"`
+	TailS     float64  `json:"tail_s"`
 	ReceivedK *float64 `json:"received_k,omitempty"`
 	Upstreams []string `json:"upstreams,omitempty"`
 	Error     string   `json:"error,omitempty"`
@@ -215,6 +219,11 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 			if cfg.keep {
 				_ = copyLogs(dir, filepath.Join(cfg.out, "logs", filepath.Base(dir)))
 			}
+			// The copies are checked: drop them, so that long cases do not
+			// fill the disk.
+			if err := os.RemoveAll(dir); err != nil {
+				return res, err
+			}
 		}
 	}
 	return res, writeResults(cfg.out, res)
@@ -243,7 +252,14 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 	if err != nil {
 		return nil, err
 	}
+	// Sample every downlink while the system runs, to see when each
+	// receiver's bytes started to flow and how long its tail was.
+	sctx, scancel := context.WithCancel(ctx)
+	samples := make(chan []sample, 1)
+	go func() { samples <- b.sampleDownlinks(sctx, 250*time.Millisecond) }()
 	o := b.runSystem(ctx, system, dir)
+	scancel()
+	series := <-samples
 	o.stopAll()
 	after, err := b.topo.counters(ctx)
 	if err != nil {
@@ -281,6 +297,7 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 			continue
 		}
 		r.Seconds = secs
+		r.StartS, r.TailS = phases(series, i, before[i].Recv, b.size, p.start, secs)
 		if end := p.start.Add(time.Duration(secs * float64(time.Second))); end.After(last) {
 			last = end
 		}
@@ -314,6 +331,51 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 	}
 	rr.Source.SentBytes = after[b.src].Sent - before[b.src].Sent
 	return rr, nil
+}
+
+// sample is every host's downlink counter at one moment.
+type sample struct {
+	at    time.Time
+	bytes []int64
+}
+
+// sampleDownlinks reads the downlink counters every period until ctx ends.
+func (b *bed) sampleDownlinks(ctx context.Context, period time.Duration) []sample {
+	var out []sample
+	tk := time.NewTicker(period)
+	defer tk.Stop()
+	for {
+		if v, err := b.topo.downlinkBytes(ctx); err == nil {
+			out = append(out, sample{at: time.Now(), bytes: v})
+		}
+		select {
+		case <-ctx.Done():
+			return out
+		case <-tk.C:
+		}
+	}
+}
+
+// phases returns how long host i took from launch to 2 % of size received,
+// and from 90 % received to done (secs after launch).
+func phases(series []sample, i int, base, size int64, launch time.Time, secs float64) (startS, tailS float64) {
+	var t2, t90 time.Time
+	for _, s := range series {
+		got := s.bytes[i] - base
+		if t2.IsZero() && got >= size/50 {
+			t2 = s.at
+		}
+		if t90.IsZero() && got >= size*9/10 {
+			t90 = s.at
+		}
+	}
+	if !t2.IsZero() {
+		startS = math.Max(0, t2.Sub(launch).Seconds())
+	}
+	if !t90.IsZero() {
+		tailS = math.Max(0, secs-t90.Sub(launch).Seconds())
+	}
+	return startS, tailS
 }
 
 // randomFile writes size random bytes to path and returns their SHA-256.

@@ -301,6 +301,34 @@ func rootBytes(ctx context.Context, ns, dev string) (int64, error) {
 	return 0, fmt.Errorf("tc counters of %s in %s: no root qdisc", dev, ns)
 }
 
+// downlinkBytes reads every host's downlink counter with one tc call (all
+// ports live in the bridge's namespace), indexed by host.
+func (t *topology) downlinkBytes(ctx context.Context) ([]int64, error) {
+	out, err := exec.CommandContext(ctx, "tc", "-n", t.tag+"-br", "-s", "-j", "qdisc", "show").Output()
+	if err != nil {
+		return nil, fmt.Errorf("tc downlink counters: %w", err)
+	}
+	var qs []struct {
+		Dev   string `json:"dev"`
+		Root  bool   `json:"root"`
+		Bytes int64  `json:"bytes"`
+	}
+	if err := json.Unmarshal(out, &qs); err != nil {
+		return nil, fmt.Errorf("tc downlink counters: %w", err)
+	}
+	port := map[string]int64{}
+	for _, q := range qs {
+		if q.Root {
+			port[q.Dev] = q.Bytes
+		}
+	}
+	res := make([]int64, t.m.Len())
+	for i := range res {
+		res[i] = port[t.brPort(i)]
+	}
+	return res, nil
+}
+
 // staleNamespaces lists namespaces a previous testbed left behind.
 func staleNamespaces(ctx context.Context) ([]string, error) {
 	out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output()
