@@ -9,15 +9,18 @@
 //	go run ./testbed run      --matrix FILE --source HOST --size SIZE --out DIR [...]
 //	go run ./testbed bounds   --matrix FILE --source HOST --size SIZE [--scale F]
 //	go run ./testbed gen      N REGIONS SEED [--slow K] > FILE
+//	go run ./testbed report   DIR
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +35,7 @@ const usage = `usage: go run ./testbed SUBCOMMAND [flags]
   run       run systems side by side and write result.json, result.md, result.svg
   bounds    print what a matrix predicts (no root needed)
   gen       write a random matrix: gen N REGIONS SEED [--slow K]
+  report    rewrite result.md and the charts of DIR from its result.json
 
 Run "go run ./testbed SUBCOMMAND -h" for its flags.
 `
@@ -68,6 +72,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdBounds(rest)
 	case "gen":
 		return cmdGen(rest)
+	case "report":
+		return cmdReport(rest)
 	case "_http":
 		return helperHTTP(ctx, rest)
 	case "_fetch":
@@ -351,4 +357,19 @@ func cmdGen(args []string) error {
 	fmt.Print(genHeader(o))
 	_, err = m.WriteTo(os.Stdout)
 	return err
+}
+
+func cmdReport(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: report DIR (a directory with a result.json)")
+	}
+	b, err := os.ReadFile(filepath.Join(args[0], "result.json"))
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	var res result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("report: %s: %w", args[0], err)
+	}
+	return writeResults(args[0], &res)
 }

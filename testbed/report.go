@@ -240,7 +240,10 @@ func chart(res *result, path string) error {
 	p.Title.Text = fmt.Sprintf("%s, source %s, %s, scale %g", res.Case.Matrix, res.Case.Source, humanSize(res.Case.SizeBytes), res.Case.Scale)
 	p.Y.Label.Text = "seconds to verified completion (median over runs)"
 	p.Legend.Top = true
-	w := vg.Points(math.Max(4, 40/float64(max(1, len(systems)))))
+	width := vg.Length(math.Max(6, 0.35*float64(len(hosts)*max(1, len(systems))))) * vg.Inch
+	// Each receiver gets a group of bars filling about 70 % of its slot.
+	w := vg.Length(math.Max(2, float64(width)*0.85/float64(len(hosts))*0.7/float64(max(1, len(systems)))))
+	top := 0.0
 	for k, s := range systems {
 		vals := make(plotter.Values, len(hosts))
 		for i, h := range hosts {
@@ -249,6 +252,7 @@ func chart(res *result, path string) error {
 				v = 0
 			}
 			vals[i] = v
+			top = math.Max(top, v)
 		}
 		bars, err := plotter.NewBarChart(vals, w)
 		if err != nil {
@@ -264,6 +268,7 @@ func chart(res *result, path string) error {
 	for i, h := range hosts {
 		bound[i] = plotter.XY{X: float64(i), Y: res.Receivers[h].BoundS}
 		tree[i] = plotter.XY{X: float64(i), Y: res.Receivers[h].TreeS}
+		top = math.Max(top, math.Max(bound[i].Y, tree[i].Y))
 	}
 	bs, err := plotter.NewScatter(bound)
 	if err != nil {
@@ -280,6 +285,7 @@ func chart(res *result, path string) error {
 	p.Legend.Add("single widest tree (eq. 2)", ts)
 	p.NominalX(hosts...)
 	p.Y.Min = 0
-	width := vg.Length(math.Max(6, 0.35*float64(len(hosts)*max(1, len(systems))))) * vg.Inch
+	// Head room for the legend above the bars.
+	p.Y.Max = top * (1.2 + 0.09*float64(len(systems)+2))
 	return p.Save(width, 4.5*vg.Inch, path)
 }

@@ -56,12 +56,12 @@ type caseInfo struct {
 
 // recvResult is one receiver in one run.
 type recvResult struct {
-	Seconds   float64  `json:"seconds"`
-	OK        bool     `json:"ok"`
-	CPUS      float64  `json:"cpu_s"`
-	CPUDoneS  float64  `json:"cpu_done_s"`
-	SentBytes int64    `json:"sent_bytes"`
-	RecvBytes int64    `json:"recv_bytes"`
+	Seconds   float64 `json:"seconds"`
+	OK        bool    `json:"ok"`
+	CPUS      float64 `json:"cpu_s"`
+	CPUDoneS  float64 `json:"cpu_done_s"`
+	SentBytes int64   `json:"sent_bytes"`
+	RecvBytes int64   `json:"recv_bytes"`
 	// StartS is from launch until 2 % of the file's bytes came in on its
 	// downlink; TailS from 90 % of them until completion (250 ms samples).
 	StartS    float64  `json:"start_s"`
@@ -439,8 +439,10 @@ func writeResults(dir string, res *result) error {
 	if err := os.WriteFile(filepath.Join(dir, "result.md"), []byte(markdown(res)), 0o644); err != nil {
 		return fmt.Errorf("result.md: %w", err)
 	}
-	if err := chart(res, filepath.Join(dir, "result.svg")); err != nil {
-		return fmt.Errorf("chart: %w", err)
+	for _, ext := range []string{"svg", "png"} {
+		if err := chart(res, filepath.Join(dir, "result."+ext)); err != nil {
+			return fmt.Errorf("chart: %w", err)
+		}
 	}
 	return nil
 }
