@@ -13,7 +13,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	logging "github.com/ipfs/go-log/v2"
 )
+
+// log traces the processes the harness runs (GOLOG_LOG_LEVEL=testbed=debug).
+var log = logging.Logger("testbed")
 
 // userHZ is the unit of the CPU times in /proc/PID/stat (fixed at 100 on
 // Linux whatever the kernel's HZ).
@@ -93,6 +98,7 @@ func startProc(host string, cmd *exec.Cmd, logPath string, onLine lineFunc) (*pr
 		logf.Close()
 		return nil, fmt.Errorf("start %s: %s: %w", host, strings.Join(cmd.Args, " "), err)
 	}
+	log.Debugw("started", "host", host, "pid", cmd.Process.Pid, "args", cmd.Args)
 	var logMu sync.Mutex
 	read := func(r io.Reader, stdout bool) {
 		defer p.readers.Done()
@@ -136,6 +142,7 @@ func startProc(host string, cmd *exec.Cmd, logPath string, onLine lineFunc) (*pr
 		}
 		p.mu.Unlock()
 		logf.Close()
+		log.Debugw("exited", "host", p.host, "err", err)
 		close(p.exited)
 	}()
 	return p, nil
@@ -149,6 +156,7 @@ func (p *proc) markDone(info map[string]any) {
 		p.mu.Lock()
 		p.doneAt, p.cpuDone, p.info = now, cpu, info
 		p.mu.Unlock()
+		log.Debugw("done", "host", p.host, "s", now.Sub(p.start).Seconds(), "cpu_s", cpu)
 		close(p.done)
 	})
 }
