@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync"
 
 	"github.com/zeebo/blake3"
 	"lukechampine.com/blake3/guts"
@@ -141,7 +142,13 @@ type BlockTree struct {
 	layout TreeLayout
 	root   [32]byte
 	cvs    [][8]uint32
+	// scratch holds *simdBuffer: chunks hashed together by the SIMD
+	// kernels, kept so that a check neither allocates nor clears one.
+	scratch sync.Pool
 }
+
+// simdBuffer holds the chunks the SIMD kernels hash together.
+type simdBuffer = [guts.MaxSIMD * guts.ChunkSize]byte
 
 // ComputeBlockTree computes the tree data of block sbn from its bytes (the
 // block's Length bytes; anything past them is ignored) and checks them
@@ -164,7 +171,7 @@ func ComputeBlockTree(m *Manifest, sbn uint8, block []byte) (*BlockTree, error) 
 		return t, nil
 	}
 	t.cvs = make([][8]uint32, l.Leaves)
-	var scratch [guts.MaxSIMD * guts.ChunkSize]byte
+	var scratch simdBuffer
 	leaf := uint64(l.LeafSize)
 	for j := range t.cvs {
 		lo := uint64(j) * leaf
@@ -242,11 +249,15 @@ func (t *BlockTree) VerifySymbol(esi uint32, payload []byte) error {
 		}
 		return nil
 	}
-	var scratch [guts.MaxSIMD * guts.ChunkSize]byte
+	scratch, _ := t.scratch.Get().(*simdBuffer)
+	if scratch == nil {
+		scratch = new(simdBuffer)
+	}
+	defer t.scratch.Put(scratch)
 	leaf := uint64(l.LeafSize)
 	for off := uint64(0); off < n; off += leaf {
 		abs := start + off
-		if subtreeCV(data[off:min(off+leaf, n)], abs/TreeChunkSize, &scratch) != t.cvs[abs/leaf] {
+		if subtreeCV(data[off:min(off+leaf, n)], abs/TreeChunkSize, scratch) != t.cvs[abs/leaf] {
 			return fmt.Errorf("verify symbol %d/%d: leaf %d: %w", l.SBN, esi, abs/leaf, ErrSymbolMismatch)
 		}
 	}
@@ -256,11 +267,13 @@ func (t *BlockTree) VerifySymbol(esi uint32, payload []byte) error {
 // subtreeCV returns the chaining value of the non-root BLAKE3 subtree over p
 // (at least one byte), whose first chunk has chunk counter counter. scratch
 // holds the chunks the SIMD kernels hash together.
-func subtreeCV(p []byte, counter uint64, scratch *[guts.MaxSIMD * guts.ChunkSize]byte) [8]uint32 {
+func subtreeCV(p []byte, counter uint64, scratch *simdBuffer) [8]uint32 {
 	switch {
 	case len(p) <= guts.ChunkSize:
 		return guts.ChainingValue(guts.CompressChunk(p, &guts.IV, counter, 0))
-	case len(p) <= len(scratch):
+	case len(p) == len(scratch):
+		return guts.ChainingValue(guts.CompressBuffer((*simdBuffer)(p), len(p), &guts.IV, counter, 0))
+	case len(p) < len(scratch):
 		n := copy(scratch[:], p)
 		return guts.ChainingValue(guts.CompressBuffer(scratch, n, &guts.IV, counter, 0))
 	}
