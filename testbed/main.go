@@ -207,7 +207,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 1, "runs of every system (systems alternate run by run)")
 	systems := fs.String("systems", "romap2p,bittorrent", "comma-separated systems: "+strings.Join(systemNames, ", ")+", or all")
 	out := fs.String("out", "", "output DIR")
-	timeout := fs.Float64("timeout", 0, "seconds one system run may take (0: 60 + 10 x the slowest bound)")
+	timeout := fs.Float64("timeout", 0, "seconds one system run may take (0: 60 + 10 x the slowest bound; http, direct: 60 + 3 x the direct transfers in a row)")
 	bin := fs.String("romap2p", "", "romap2p binary to use (default: build ./cmd/romap2p)")
 	keep := fs.Bool("keep", false, "keep the work directory and copy every process's log into DIR/logs")
 	if err := fs.Parse(args); err != nil {
