@@ -35,6 +35,7 @@ type runConfig struct {
 	out     string
 	romap2p string
 	keep    bool
+	wait    bool
 }
 
 // caseInfo is result.json's "case": the configuration and what the matrix
@@ -189,7 +190,7 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 		return nil, err
 	}
 
-	topo, err := upTopology(ctx, m)
+	topo, err := upTopology(ctx, m, cfg.wait)
 	if err != nil {
 		return nil, err
 	}
