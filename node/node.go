@@ -40,6 +40,9 @@ type Node struct {
 	chooser  *treebuild.Chooser
 	ctx      context.Context
 	cancel   context.CancelFunc
+	// g runs the node's own goroutines (provider announcements) and counts
+	// the stream handlers; Close waits for them.
+	g group
 }
 
 // config holds the options of New.
@@ -61,6 +64,7 @@ type config struct {
 	scratchDir    string
 	spillMemory   int64
 	shape         func(from, to peer.ID, w io.Writer) io.Writer
+	tuning        Tuning
 }
 
 // ringOptions are the relay options every session's ring gets.
@@ -260,6 +264,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			ringBytes:     defaultRingBytes,
 			encoderCache:  48 << 20,
 			spillMemory:   96 << 20,
+			tuning:        DefaultTuning(),
 		},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -267,6 +272,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		if err := o(&n.cfg); err != nil {
 			return nil, err
 		}
+	}
+	if err := n.cfg.tuning.Validate(); err != nil {
+		return nil, err
 	}
 	// A 2 s probe and a 12 % hysteresis: on Table I with staggered joins
 	// this settled the tree 18 s after the last join, where the chooser's
@@ -336,6 +344,10 @@ func (n *Node) AddrInfo() peer.AddrInfo {
 	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
 }
 
+// ErrClosed is returned by Get when the node or the download is closed
+// before the content is complete.
+var ErrClosed = errors.New("node closed")
+
 // Close stops the node and releases what it owns.
 func (n *Node) Close() error {
 	n.mu.Lock()
@@ -357,6 +369,7 @@ func (n *Node) Close() error {
 	for _, s := range sessions {
 		s.close()
 	}
+	n.g.closeAndWait()
 	var errs []error
 	for _, c := range n.closers {
 		if err := c(); err != nil {
@@ -381,7 +394,7 @@ func (n *Node) addSession(s *session) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return errors.New("node closed")
+		return ErrClosed
 	}
 	if _, ok := n.sessions[s.cid]; ok {
 		return fmt.Errorf("content %s already has a session", s.cid)
@@ -414,7 +427,7 @@ func (n *Node) provide(c cid.Cid) {
 	if n.router == nil {
 		return
 	}
-	go func() {
+	n.g.Go(func() {
 		delay := 200 * time.Millisecond
 		for {
 			ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
@@ -432,5 +445,5 @@ func (n *Node) provide(c cid.Cid) {
 			}
 			delay = min(2*delay, 30*time.Second)
 		}
-	}()
+	})
 }
