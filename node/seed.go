@@ -79,7 +79,7 @@ func (n *Node) Seed(ctx context.Context, c cid.Cid, p SeedPolicy) (SeedResult, e
 	if s == nil {
 		return SeedResult{}, fmt.Errorf("seed %s: no such content on this node", c)
 	}
-	if !s.isComplete() {
+	if !s.blocks.isComplete() {
 		return SeedResult{}, fmt.Errorf("seed %s: the download is not complete", c)
 	}
 	start := time.Now()
@@ -118,9 +118,9 @@ func (n *Node) Seed(ctx context.Context, c cid.Cid, p SeedPolicy) (SeedResult, e
 
 // hasChildren reports whether any peer subscribes to this session.
 func (s *session) hasChildren() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.children) > 0
+	s.down.mu.Lock()
+	defer s.down.mu.Unlock()
+	return len(s.down.children) > 0
 }
 
 // leave hands the session's children over and then drops the session.
@@ -135,16 +135,14 @@ func (n *Node) leave(s *session) {
 }
 
 // handOverTimeout bounds how long a leaving node waits for its children to
-// take their redirect and goodbye.
-const handOverTimeout = time.Second
+// take their redirect and goodbye; Close waits no longer than that.
+const handOverTimeout = 300 * time.Millisecond
 
 // handOver tells every child where to go instead (a redirect frame) and
 // that this node leaves (a goodbye), and waits up to handOverTimeout for the
 // frames to go out.
 func (s *session) handOver() {
-	s.mu.Lock()
-	kids := s.childrenLocked()
-	s.mu.Unlock()
+	kids := s.down.list()
 	if len(kids) == 0 {
 		return
 	}
@@ -153,12 +151,10 @@ func (s *session) handOver() {
 	done := make(chan struct{}, len(kids))
 	for _, c := range kids {
 		to := s.redirectFor(c.peer)
-		if !s.g.Go(func() {
+		s.down.spawn(func() {
 			defer func() { done <- struct{}{} }()
 			c.handOver(ctx, to)
-		}) {
-			done <- struct{}{}
-		}
+		})
 	}
 	for range kids {
 		select {
@@ -176,8 +172,8 @@ func (s *session) redirectFor(child peer.ID) []peer.AddrInfo {
 	n := s.node
 	seen := map[peer.ID]bool{child: true, n.host.ID(): true}
 	var out []peer.AddrInfo
-	if f := s.fetch; f != nil {
-		for _, p := range f.completePeers() {
+	if s.up != nil {
+		for _, p := range s.up.book.completePeers() {
 			if len(out) == protocol.MaxPeers || seen[p] {
 				continue
 			}
@@ -201,12 +197,12 @@ func (s *session) redirectFor(child peer.ID) []peer.AddrInfo {
 
 // completePeers lists the peers known to hold the whole file, the original
 // sources first.
-func (f *fetchState) completePeers() []peer.ID {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]peer.ID, 0, len(f.seeds))
-	for p := range f.seeds {
-		if f.origins[p] {
+func (b *peerBook) completePeers() []peer.ID {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]peer.ID, 0, len(b.seeds))
+	for p := range b.seeds {
+		if b.origins[p] {
 			out = append([]peer.ID{p}, out...)
 		} else {
 			out = append(out, p)
@@ -215,15 +211,26 @@ func (f *fetchState) completePeers() []peer.ID {
 	return out
 }
 
-// handOver sends the child its redirect and a goodbye, then ends the
-// subscription.
+// handOver sends the child its redirect and a goodbye, lets the writer
+// write them, and ends the subscription; it gives up when ctx ends.
 func (c *child) handOver(ctx context.Context, to []peer.AddrInfo) {
-	if len(to) > 0 {
-		if f, err := protocol.AppendRedirectFrame(nil, to); err == nil {
-			if err := c.w.SendControl(ctx, f); err != nil && !errors.Is(err, context.Canceled) {
-				log.Debugw("redirect frame", "peer", c.peer, "err", err)
+	c.closeOnce.Do(func() {
+		var frames []byte
+		if len(to) > 0 {
+			if f, err := protocol.AppendRedirectFrame(nil, to); err == nil {
+				frames = f
 			}
 		}
-	}
-	c.leave(protocol.GoodbyeShutdown, "leaving the swarm")
+		frames = protocol.AppendGoodbyeFrame(frames, protocol.GoodbyeShutdown, "leaving the swarm")
+		if err := c.w.SendControl(ctx, frames); err != nil && !errors.Is(err, context.Canceled) {
+			log.Debugw("hand-over", "peer", c.peer, "err", err)
+		}
+		_ = c.cons.Close()
+		select {
+		case <-c.w.Done():
+			_ = c.stream.Close()
+		case <-ctx.Done():
+			_ = c.stream.Reset()
+		}
+	})
 }
