@@ -495,3 +495,18 @@ func TestBenchCodecJSON(t *testing.T) {
 		t.Errorf("no overhead_symbols in %v", res)
 	}
 }
+
+func TestSeedFlagsUsage(t *testing.T) {
+	const c = "bafyreif7gkzcqrs6pepskbllgnlivqrkzncgoqddnv54xtntvos565nynu"
+	for _, args := range [][]string{
+		{"get", c, "--seed-ratio", "-1"},
+		{"get", c, "--seed-time", "-5s"},
+		{"get", c, "--keep-serving", "--no-seed"},
+	} {
+		var out, errb bytes.Buffer
+		env := &cliEnv{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		if code := run(append(args, "--repo", t.TempDir()), env); code != exitUsage || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want a one-line usage error", args, code, errb.String())
+		}
+	}
+}
