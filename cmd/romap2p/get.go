@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,7 +88,9 @@ func getCommand() *command {
 			if err := nf.check(); err != nil {
 				return err
 			}
-			opts, repo, err := nf.options(busyFresh, env.stderr)
+			// Notes about the repo wait until the command line is known good.
+			var notes bytes.Buffer
+			opts, repo, err := nf.options(busyFresh, &notes)
 			if err != nil {
 				return err
 			}
@@ -107,6 +110,7 @@ func getCommand() *command {
 					return err
 				}
 			}
+			_, _ = notes.WriteTo(env.stderr)
 			var gopts []node.GetOption
 			if len(parentsAI) > 0 {
 				gopts = append(gopts, node.WithParents(parentsAI...))
