@@ -108,7 +108,7 @@ func TestAdmitNewcomer(t *testing.T) {
 		{"demoted never relays", nil, 1, false, true, Admission{true, SlotLeaf, -1}},
 		{"all full of young non-readers", []ChildView{relay(false, young), leaf(false, young), leaf(false, young)}, 1, false, false, Admission{Displace: -1}},
 		{"displace old non-reader relay first", []ChildView{leaf(false, old), relay(false, old), leaf(false, old)}, 1, false, false, Admission{true, SlotRelay, 1}},
-		{"displace the oldest non-reader leaf", []ChildView{relay(true, old), leaf(false, old), leaf(false, 2 * old)}, 1, false, false, Admission{true, SlotLeaf, 2}},
+		{"displace the oldest non-reader leaf", []ChildView{relay(true, old), leaf(false, old), leaf(false, 2*old)}, 1, false, false, Admission{true, SlotLeaf, 2}},
 		{"readers are never displaced", []ChildView{relay(true, old), leaf(true, old), leaf(true, old)}, 1, false, false, Admission{Displace: -1}},
 		{"demoted does not take a relay slot by displacement", []ChildView{relay(false, old), leaf(true, old), leaf(true, old)}, 1, false, true, Admission{Displace: -1}},
 		{"probe free", []ChildView{relay(true, old)}, 1, true, false, Admission{true, SlotProbe, -1}},
