@@ -64,6 +64,8 @@ type config struct {
 	scratchDir    string
 	spillMemory   int64
 	shape         func(from, to peer.ID, w io.Writer) io.Writer
+	admit         treebuild.AdmitPolicy // see admission (admit.go)
+	admitSet      bool
 }
 
 // ringOptions are the relay options every session's ring gets.

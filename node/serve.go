@@ -149,11 +149,10 @@ func (s *session) status(asker peer.ID) protocol.Status {
 		if len(path) > 1 {
 			ss.Parent = path[len(path)-2]
 		}
-		if s.fetch == nil && s.stripes > 1 && s.bannedLocked(asker) {
-			ss.Children = ss.MaxChildren // no slot for a peer too slow to relay
-		} else if s.fetch == nil && s.stripes > 1 && ss.Children >= ss.MaxChildren && s.victimLocked(asker, i) != nil {
-			// The asker holds fewer of the source's stripes than this
-			// stripe's holder: a slot is open to it (admit evicts).
+		if s.fetch == nil && ss.Children >= ss.MaxChildren && (s.sourceRoomLocked(asker, i) || s.stripes > 1 && s.victimLocked(asker, i) != nil) {
+			// A leaf slot is free, or the asker holds fewer of the
+			// source's stripes than this stripe's holder: the source
+			// takes it (admit.go).
 			ss.Children = ss.MaxChildren - 1
 		}
 		st.Stripes = append(st.Stripes, ss)
@@ -189,7 +188,10 @@ func (s *session) slotUsersLocked(stripe int, who peer.ID) int {
 			rates = append(rates, c.cons.Stats().Rate)
 		}
 	}
-	if s.fetch == nil || len(kids) < 2 {
+	if s.fetch == nil {
+		return s.relayUsersLocked(stripe, who)
+	}
+	if len(kids) < 2 {
 		return len(kids)
 	}
 	median := upperMedian(rates)
@@ -270,9 +272,8 @@ type child struct {
 	mu  sync.Mutex
 	fin protocol.BlockSet
 
-	credits  []protocol.Credit // scratch of the control reader
-	skipMark uint64            // Skipped at the last slow-child check (session mu)
-	lagSince time.Time         // since when it stays half a ring behind (session mu)
+	credits []protocol.Credit // scratch of the control reader
+	adm     childAdmission    // slot, sign of life, link measure (admit.go)
 
 	closeOnce sync.Once
 }
@@ -387,6 +388,9 @@ func (c *child) control(f protocol.Frame) bool {
 			log.Debugw("bad credit frame", "peer", c.peer, "err", err)
 			return false
 		}
+		if creditShowsLife(c.credits) {
+			c.showLife()
+		}
 		wake := false
 		d := c.s.demand()
 		for _, cr := range c.credits {
@@ -467,7 +471,7 @@ func (n *Node) handleSymbols(st network.Stream) {
 	}
 	cons.TrackSources(sess.maxK)
 	c := &child{s: sess, peer: remote, stream: st, stripe: stripe, stripes: stripes, probe: sub.Probe, cons: cons, started: time.Now()}
-	c.w = relay.NewWriter(cons, sess.counting(st, remote))
+	c.w = relay.NewWriter(cons, sess.counting(c.liveStream(), remote))
 	c.setFinished(sub.Finished)
 	// Admission and joining the children are one step, so that concurrent
 	// subscriptions cannot all take the same free slot.
@@ -486,7 +490,9 @@ func (n *Node) handleSymbols(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	_ = st.SetDeadline(time.Time{})
+	// Until it shows life the stream keeps a deadline (admit.go).
+	_ = st.SetWriteDeadline(time.Time{})
+	c.armLife()
 
 	n.host.ConnManager().Protect(remote, "roma-child")
 	log.Debugw("child joined", "cid", sess.cid, "peer", remote, "stripe", stripe, "of", stripes, "probe", sub.Probe)
@@ -543,44 +549,37 @@ func (s *session) admit(c *child) (protocol.SubscribeReply, bool) {
 		reply.Reason = "you are on my path: loop"
 		return reply, false
 	}
-	var slow []*child
-	var victim *child
+	var slow, dead, gone []*child
 	s.mu.Lock()
-	reply, ok := s.admitLocked(c, reply, &slow, &victim)
+	reply, ok := s.admitLocked(c, reply, &slow, &dead, &gone)
 	s.mu.Unlock()
 	s.dropSlow(slow)
-	if victim != nil {
-		s.spawn(func() { victim.closeWith(protocol.GoodbyeEvicted, "the source spreads its stripes over more peers") })
+	s.dropDead(dead)
+	for _, v := range gone {
+		s.spawn(func() { v.closeWith(protocol.GoodbyeEvicted, "the slot goes to another subscriber") })
 	}
 	return reply, ok
 }
 
-func (s *session) admitLocked(c *child, reply protocol.SubscribeReply, slow *[]*child, victim **child) (protocol.SubscribeReply, bool) {
+func (s *session) admitLocked(c *child, reply protocol.SubscribeReply, slow, dead, gone *[]*child) (protocol.SubscribeReply, bool) {
 	who, stripe := c.peer, c.stripe
 	if c.probe {
-		reply.Accepted = true
-		s.children[c] = struct{}{}
-		return reply, true
+		reply, v, ok := s.admitProbeLocked(c, reply)
+		if v != nil {
+			*gone = append(*gone, v)
+		}
+		return reply, ok
 	}
 	if s.isExtraSub(c.stripes) {
 		return s.admitExtraLocked(c, reply)
 	}
-	n := s.slotUsersLocked(stripe, who)
-	limit := s.maxChildrenLocked(stripe)
-	if s.stripes > 1 && s.fetch == nil {
-		*slow = s.evictSlowLocked()
-		if s.bannedLocked(who) {
-			return s.refuseFullLocked(reply, stripe), false
-		}
+	if s.fetch == nil {
+		*dead, *slow = s.judgeChildrenLocked()
+		reply, out, ok := s.admitSourceLocked(c, reply)
+		*gone = append(*gone, out...)
+		return reply, ok
 	}
-	if n >= limit && s.stripes > 1 && s.fetch == nil {
-		if v := s.victimLocked(who, stripe); v != nil {
-			delete(s.children, v)
-			*victim = v
-			n--
-		}
-	}
-	if n < limit {
+	if s.slotUsersLocked(stripe, who) < s.maxChildrenLocked(stripe) {
 		reply.Accepted = true
 		s.children[c] = struct{}{}
 		return reply, true
@@ -593,7 +592,7 @@ func (s *session) admitLocked(c *child, reply protocol.SubscribeReply, slow *[]*
 func (s *session) refuseFullLocked(reply protocol.SubscribeReply, stripe int) protocol.SubscribeReply {
 	reply.Reason = "full"
 	for o := range s.children {
-		if o.probe || o.stripe != stripe {
+		if o.probe || o.stripe != stripe || !treebuild.Offered(o.viewLocked(time.Now())) {
 			continue
 		}
 		if len(reply.Redirect) == protocol.MaxPeers {
@@ -645,7 +644,7 @@ func (s *session) victimLocked(who peer.ID, stripe int) *child {
 	}
 	var victim *child
 	for c := range s.children {
-		if c.probe || c.stripe != stripe || c.stripes != s.stripes {
+		if c.probe || c.stripe != stripe || c.stripes != s.stripes || c.adm.slot != treebuild.SlotRelay {
 			continue
 		}
 		if held[c.peer] >= held[who]+2 && (victim == nil || held[c.peer] > held[victim.peer]) {
@@ -653,71 +652,6 @@ func (s *session) victimLocked(who peer.ID, stripe int) *child {
 		}
 	}
 	return victim
-}
-
-// evictSlowLocked, at the original source, drops a stripe child measured
-// for slowAfter that takes less than slowShare of the median child's rate
-// and has fallen behind the ring since the previous check, or one below
-// clearShare of the median that has lagged half a ring for clearLag: every
-// other peer receives that stripe through it, so a slow link there starves
-// the whole stripe. It runs when a peer asks for a slot, so that the slot
-// it frees is offered at once, and every slowCheck. The peer may not take a
-// stripe from the source again for slowBan; it stays a leaf of the stripes'
-// trees. It returns the children it removed, for dropSlow to tell once the
-// lock is released.
-func (s *session) evictSlowLocked() []*child {
-	if s.fetch != nil || s.stripes <= 1 {
-		return nil
-	}
-	var kids []*child
-	var rates []float64
-	var behind, early, lagged []bool
-	now := time.Now()
-	for c := range s.children {
-		if !c.probe && c.stripes == s.stripes {
-			st := c.cons.Stats()
-			kids = append(kids, c)
-			rates = append(rates, st.Rate)
-			// A child is slow when it falls behind the ring (it skips)
-			// while it still wants symbols, not when its credits hold it
-			// back (it needs little more).
-			wants := c.wantsMore()
-			behind = append(behind, st.Skipped > c.skipMark && wants)
-			c.skipMark = st.Skipped
-			// One that has stayed half a ring behind since slowLag may
-			// be judged before slowAfter: a fast child never lags that
-			// long, and each moment a slow one holds the stripe starves
-			// everyone below it.
-			if st.Behind >= uint64(s.ring.Slots()/2) && wants {
-				if c.lagSince.IsZero() {
-					c.lagSince = now
-				}
-			} else {
-				c.lagSince = time.Time{}
-			}
-			early = append(early, !c.lagSince.IsZero() && now.Sub(c.lagSince) >= slowLag)
-			lagged = append(lagged, !c.lagSince.IsZero() && now.Sub(c.lagSince) >= clearLag)
-		}
-	}
-	if len(kids) < 2 {
-		return nil
-	}
-	var out []*child
-	median := upperMedian(rates)
-	for i, c := range kids {
-		// One that runs at a tenth of the median and lags is plainly
-		// behind a link of its own (a normal child that lags a moment
-		// still runs at a good share of the median): it goes after
-		// clearLag.
-		slow := rates[i] < slowShare*median && (early[i] || time.Since(c.started) >= slowAfter && behind[i])
-		if slow || rates[i] < clearShare*median && lagged[i] {
-			log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", rates[i], "median", median)
-			delete(s.children, c)
-			s.slow[c.peer] = time.Now().Add(slowBan)
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // dropSlow tells children removed by evictSlowLocked why they go.
@@ -751,29 +685,15 @@ func (s *session) watchSlowChildren() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		gone := s.evictSlowLocked()
+		dead, slow := s.judgeChildrenLocked()
 		s.mu.Unlock()
-		s.dropSlow(gone)
+		s.dropDead(dead)
+		s.dropSlow(slow)
 	}
-}
-
-// wantsMore reports whether the child still has credit for some block of
-// its window (or sent no credits at all).
-func (c *child) wantsMore() bool {
-	win := window(c.finished(), c.s.blocks(), windowBlocks)
-	for b := 0; b < c.s.blocks(); b++ {
-		if !win.Has(uint8(b)) {
-			continue
-		}
-		if n, ok := c.cons.Allowance(uint8(b)); !ok || n > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // bannedLocked reports whether who lately proved too slow to carry a
-// stripe from the original source.
+// stripe from the original source: it may take a leaf slot there only.
 func (s *session) bannedLocked(who peer.ID) bool {
 	until, ok := s.slow[who]
 	if ok && time.Now().After(until) {
@@ -784,13 +704,10 @@ func (s *session) bannedLocked(who peer.ID) bool {
 }
 
 const (
-	slowShare  = 0.25
-	slowAfter  = time.Second
-	slowCheck  = 100 * time.Millisecond
-	slowLag    = 500 * time.Millisecond
-	clearShare = 0.1
-	clearLag   = 200 * time.Millisecond
-	slowBan    = 30 * time.Second
+	slowShare = 0.25
+	slowAfter = time.Second
+	slowCheck = 100 * time.Millisecond
+	slowBan   = 30 * time.Second
 )
 
 // counting wraps a child's stream so uploaded bytes are counted.

@@ -105,9 +105,7 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 		s.close()
 		return cid.Undef, err
 	}
-	if s.stripes > 1 {
-		s.g.Go(s.watchSlowChildren)
-	}
+	s.g.Go(s.watchSlowChildren)
 	n.provide(c)
 	log.Infow("serving", "cid", c, "file", path, "size", st.Size(), "blocks", s.blocks(), "T", s.t)
 	return c, nil

@@ -1,0 +1,367 @@
+package node
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/treebuild"
+)
+
+// Admission of children (the policy is treebuild.AdmitPolicy):
+//
+//   - Every subscription stream has a deadline until the child has shown
+//     life: its read deadline ends the subscription LifeGrace after it
+//     began, and every write to it must complete by then. A child shows
+//     life by reporting symbols received in a credit frame, or by taking
+//     more bytes than a stream holds unread (lifeBytes). After that, each
+//     write must still complete within writeStall.
+//   - At the original source, a child that has not shown life after
+//     Probation may be displaced by a newcomer, and every stripe has leaf
+//     slots beside its relay slots: a newcomer always finds room, whatever
+//     other identities hold, and is fed at once.
+//   - A relay child too slow to carry its stripe for others (judged by
+//     treebuild.AdmitPolicy.Judge against what the source offers it, never
+//     only against its siblings) is told so and may come back as a leaf
+//     only, for slowBan; it is never refused.
+//   - "Full" replies redirect only to relay children that have shown life.
+
+const (
+	// lifeBytes is how much a child must have taken from its stream to
+	// have shown life without a credit frame: more than a stream's initial
+	// flow-control window, which a peer that reads nothing also takes.
+	lifeBytes = 512 << 10
+	// writeStall is how long one write to a live child may block.
+	writeStall = 10 * time.Second
+	// linkAlpha weighs the latest check interval in a child's link-bound
+	// share (about half a second of memory at slowCheck).
+	linkAlpha = 0.2
+)
+
+// WithAdmission sets the rules by which this node takes and keeps
+// children (default treebuild.DefaultAdmitPolicy()).
+func WithAdmission(p treebuild.AdmitPolicy) Option {
+	return func(c *config) error {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("WithAdmission: %w", err)
+		}
+		c.admit = p
+		c.admitSet = true
+		return nil
+	}
+}
+
+// admission returns the node's admission policy.
+func (c *config) admission() treebuild.AdmitPolicy {
+	if !c.admitSet {
+		return treebuild.DefaultAdmitPolicy()
+	}
+	return c.admit
+}
+
+// childAdmission is a child's standing at its parent.
+type childAdmission struct {
+	slot  treebuild.Slot // session mu
+	alive atomic.Bool
+	// lw is the child's stream below every wrapper: what it measures is
+	// the child's link, not an upload limit of this node.
+	lw *liveStream
+	// link is the smoothed share of time blocked writing (session mu), and
+	// linkMark/linkAt the blocked time and instant of the previous check.
+	link     float64
+	linkMark time.Duration
+	linkAt   time.Time
+}
+
+// liveStream is a child's stream as its writer sees it: every write has a
+// deadline, and it counts the bytes the stream took and the time writes
+// spent blocked.
+type liveStream struct {
+	st       network.Stream
+	c        *child
+	grace    time.Duration
+	written  atomic.Int64
+	blocked  atomic.Int64 // nanoseconds spent in finished writes
+	inSince  atomic.Int64 // unix nanoseconds the current write began, 0 when none
+	deadline time.Time    // last write deadline set (writer goroutine only)
+}
+
+func (l *liveStream) Write(p []byte) (int, error) {
+	now := time.Now()
+	dl := l.c.started.Add(l.grace)
+	if l.c.adm.alive.Load() {
+		dl = now.Add(writeStall)
+	}
+	// Setting a deadline costs a timer reset: renew it only when it moved
+	// by a noticeable amount.
+	if d := dl.Sub(l.deadline); d < 0 || d > writeStall/10 {
+		_ = l.st.SetWriteDeadline(dl)
+		l.deadline = dl
+	}
+	l.inSince.Store(now.UnixNano())
+	n, err := l.st.Write(p)
+	end := time.Now()
+	l.inSince.Store(0)
+	l.blocked.Add(int64(end.Sub(now)))
+	if l.written.Add(int64(n)) >= lifeBytes {
+		l.c.showLife()
+	}
+	if err != nil {
+		return n, fmt.Errorf("child stream: %w", err)
+	}
+	return n, nil
+}
+
+// blockedFor returns the total time writes have been blocked, the one in
+// progress included.
+func (l *liveStream) blockedFor(now time.Time) time.Duration {
+	b := time.Duration(l.blocked.Load())
+	if since := l.inSince.Load(); since != 0 {
+		b += now.Sub(time.Unix(0, since))
+	}
+	return b
+}
+
+// liveStream wraps the child's stream for its writer.
+func (c *child) liveStream() *liveStream {
+	c.adm.lw = &liveStream{st: c.stream, c: c, grace: c.s.node.cfg.admission().LifeGrace}
+	return c.adm.lw
+}
+
+// armLife replaces the handshake deadline: the child has LifeGrace from its
+// subscription to show life, or its stream ends.
+func (c *child) armLife() {
+	if c.adm.alive.Load() {
+		_ = c.stream.SetReadDeadline(time.Time{})
+		return
+	}
+	_ = c.stream.SetReadDeadline(c.started.Add(c.s.node.cfg.admission().LifeGrace))
+}
+
+// showLife records that the child reads: its read deadline goes.
+func (c *child) showLife() {
+	if c.adm.alive.CompareAndSwap(false, true) {
+		_ = c.stream.SetReadDeadline(time.Time{})
+	}
+}
+
+// creditShowsLife reports whether a credit frame says the child received
+// symbols on this stream.
+func creditShowsLife(cr []protocol.Credit) bool {
+	for _, x := range cr {
+		if x.Base > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// viewLocked describes c for the admission policy.
+func (c *child) viewLocked(now time.Time) treebuild.ChildView {
+	v := treebuild.ChildView{
+		Slot:      c.adm.slot,
+		Age:       now.Sub(c.started),
+		Alive:     c.adm.alive.Load(),
+		Rate:      c.cons.Stats().Rate,
+		LinkBound: c.adm.link,
+	}
+	if c.probe {
+		v.Slot = treebuild.SlotProbe
+	}
+	return v
+}
+
+// sampleLinkLocked updates c's link-bound share from its stream's blocked
+// time since the previous sample.
+func (c *child) sampleLinkLocked(now time.Time) {
+	if c.adm.lw == nil {
+		return
+	}
+	b := c.adm.lw.blockedFor(now)
+	if !c.adm.linkAt.IsZero() {
+		if dt := now.Sub(c.adm.linkAt); dt > 0 {
+			share := min(1, float64(b-c.adm.linkMark)/float64(dt))
+			c.adm.link = (1-linkAlpha)*c.adm.link + linkAlpha*share
+		}
+	}
+	c.adm.linkMark, c.adm.linkAt = b, now
+}
+
+// admitProbeLocked takes a probe if a probe slot is free or held by a probe
+// that has shown no life after probation.
+func (s *session) admitProbeLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, *child, bool) {
+	now := time.Now()
+	var probes []*child
+	var views []treebuild.ChildView
+	for o := range s.children {
+		if o.probe {
+			probes = append(probes, o)
+			views = append(views, o.viewLocked(now))
+		}
+	}
+	a := s.node.cfg.admission().Admit(views, 0, true, false)
+	if !a.Accept {
+		reply.Reason = "full"
+		return reply, nil, false
+	}
+	var gone *child
+	if a.Displace >= 0 {
+		gone = probes[a.Displace]
+		delete(s.children, gone)
+	}
+	c.adm.slot = treebuild.SlotProbe
+	reply.Accepted = true
+	s.children[c] = struct{}{}
+	return reply, gone, true
+}
+
+// admitSourceLocked decides, at the original source, on a stripe child.
+// It returns the reply and the children that leave to make room (told
+// after the lock is released).
+func (s *session) admitSourceLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, []*child, bool) {
+	who, stripe := c.peer, c.stripe
+	now := time.Now()
+	var out []*child
+	// A new subscription of a peer to a stripe replaces its older one.
+	for o := range s.children {
+		if !o.probe && o.peer == who && o.stripe == stripe && o.stripes == c.stripes {
+			delete(s.children, o)
+			out = append(out, o)
+		}
+	}
+	var kids []*child
+	var views []treebuild.ChildView
+	for o := range s.children {
+		if !o.probe && o.stripe == stripe && o.stripes == s.stripes {
+			kids = append(kids, o)
+			views = append(views, o.viewLocked(now))
+		}
+	}
+	limit := s.maxChildrenLocked(stripe)
+	demoted := s.bannedLocked(who)
+	a := s.node.cfg.admission().Admit(views, limit, false, demoted)
+	relays := 0
+	for _, v := range views {
+		if v.Slot == treebuild.SlotRelay {
+			relays++
+		}
+	}
+	// The source spreads its stripes over peers: a peer holding two more
+	// of them than the newcomer gives one up (it re-attaches below the
+	// newcomer).
+	if !demoted && s.stripes > 1 && relays >= limit && (!a.Accept || a.Slot != treebuild.SlotRelay) {
+		if v := s.victimLocked(who, stripe); v != nil {
+			delete(s.children, v)
+			out = append(out, v)
+			a = treebuild.Admission{Accept: true, Slot: treebuild.SlotRelay, Displace: -1}
+		}
+	}
+	if !a.Accept {
+		return s.refuseFullLocked(reply, stripe), out, false
+	}
+	if a.Displace >= 0 {
+		delete(s.children, kids[a.Displace])
+		out = append(out, kids[a.Displace])
+	}
+	c.adm.slot = a.Slot
+	reply.Accepted = true
+	s.children[c] = struct{}{}
+	return reply, out, true
+}
+
+// relayUsersLocked counts the source's relay children of stripe other than
+// who's.
+func (s *session) relayUsersLocked(stripe int, who peer.ID) int {
+	n := 0
+	for c := range s.children {
+		if !c.probe && c.stripe == stripe && c.peer != who && !s.isExtraSub(c.stripes) && c.adm.slot == treebuild.SlotRelay {
+			n++
+		}
+	}
+	return n
+}
+
+// sourceRoomLocked reports, for a status reply, whether the original source
+// would take asker in stripe now (in a relay slot or a leaf slot).
+func (s *session) sourceRoomLocked(asker peer.ID, stripe int) bool {
+	now := time.Now()
+	var views []treebuild.ChildView
+	for o := range s.children {
+		if !o.probe && o.stripe == stripe && o.stripes == s.stripes && o.peer != asker {
+			views = append(views, o.viewLocked(now))
+		}
+	}
+	return s.node.cfg.admission().Admit(views, s.maxChildrenLocked(stripe), false, s.bannedLocked(asker)).Accept
+}
+
+// judgeChildrenLocked checks the original source's children: those that
+// showed no life in time are dropped, relay children too slow to carry
+// their stripe are demoted (they may come back as leaves only, for
+// slowBan). It returns both, for the caller to tell once the lock is
+// released.
+func (s *session) judgeChildrenLocked() (dead, slow []*child) {
+	if s.fetch != nil {
+		return nil, nil
+	}
+	p := s.node.cfg.admission()
+	now := time.Now()
+	capacity := 0.0
+	relays := map[int][]*child{}
+	for c := range s.children {
+		c.sampleLinkLocked(now)
+		capacity += c.cons.Stats().Rate
+		if !c.probe && c.adm.slot == treebuild.SlotRelay {
+			relays[c.stripe] = append(relays[c.stripe], c)
+		}
+	}
+	nRelays := 0
+	for _, r := range relays {
+		nRelays += len(r)
+	}
+	var rates []float64
+	for c := range s.children {
+		var ref float64
+		if !c.probe && c.adm.slot == treebuild.SlotRelay && s.stripes > 1 {
+			rates = rates[:0]
+			for _, r := range relays {
+				for _, o := range r {
+					if o != c {
+						rates = append(rates, o.cons.Stats().Rate)
+					}
+				}
+			}
+			ref = treebuild.Reference(rates, capacity, nRelays)
+		}
+		v := c.viewLocked(now)
+		if s.stripes <= 1 && v.Slot == treebuild.SlotRelay {
+			// A single tree has no leaf slots to demote to.
+			v.Slot = treebuild.SlotLeaf
+		}
+		switch p.Judge(v, ref) {
+		case treebuild.DropChild:
+			log.Infow("source drops a child that showed no life", "peer", c.peer, "stripe", c.stripe, "age", v.Age)
+			delete(s.children, c)
+			dead = append(dead, c)
+		case treebuild.DemoteChild:
+			log.Infow("source demotes a stripe child too slow to relay", "peer", c.peer, "stripe", c.stripe, "rate", v.Rate, "ref", ref, "link", v.LinkBound)
+			delete(s.children, c)
+			s.slow[c.peer] = now.Add(slowBan)
+			slow = append(slow, c)
+		}
+	}
+	return dead, slow
+}
+
+// dropDead ends the subscriptions of children that showed no life.
+func (s *session) dropDead(dead []*child) {
+	for _, c := range dead {
+		s.spawn(func() { c.closeWith(protocol.GoodbyeEvicted, "no sign of life") })
+	}
+	if len(dead) > 0 {
+		s.refreshDemand()
+	}
+}
