@@ -95,7 +95,7 @@ type AdmitPolicy struct {
 func DefaultAdmitPolicy() AdmitPolicy {
 	return AdmitPolicy{
 		LifeGrace:      2 * time.Second,
-		Probation:      500 * time.Millisecond,
+		Probation:      250 * time.Millisecond,
 		SlowAfter:      time.Second,
 		SlowShare:      0.25,
 		MinRelayRate:   64 << 10,
