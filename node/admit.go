@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/romap2p/romap2p/protocol"
 	"github.com/romap2p/romap2p/treebuild"
@@ -67,6 +68,7 @@ func (c *config) admission() treebuild.AdmitPolicy {
 type childAdmission struct {
 	slot  treebuild.Slot // session mu
 	alive atomic.Bool
+	ip    string // the remote address, for the per-IP limit
 	// lw is the child's stream below every wrapper: what it measures is
 	// the child's link, not an upload limit of this node.
 	lw *liveStream
@@ -126,8 +128,33 @@ func (l *liveStream) blockedFor(now time.Time) time.Duration {
 	return b
 }
 
+// remoteIP returns the IP address a stream comes from ("" when unknown).
+func remoteIP(st network.Stream) string {
+	ip, err := manet.ToIP(st.Conn().RemoteMultiaddr())
+	if err != nil {
+		return ""
+	}
+	return ip.String()
+}
+
+// ipAllowsLocked reports whether c's address may have one more child that
+// has not shown life yet.
+func (s *session) ipAllowsLocked(c *child) bool {
+	if c.adm.ip == "" {
+		return true
+	}
+	n := 0
+	for o := range s.children {
+		if o.adm.ip == c.adm.ip && !o.adm.alive.Load() {
+			n++
+		}
+	}
+	return s.node.cfg.admission().IPAllows(n)
+}
+
 // liveStream wraps the child's stream for its writer.
 func (c *child) liveStream() *liveStream {
+	c.adm.ip = remoteIP(c.stream)
 	c.adm.lw = &liveStream{st: c.stream, c: c, grace: c.s.node.cfg.admission().LifeGrace}
 	return c.adm.lw
 }
@@ -194,6 +221,10 @@ func (c *child) sampleLinkLocked(now time.Time) {
 // admitProbeLocked takes a probe if a probe slot is free or held by a probe
 // that has shown no life after probation.
 func (s *session) admitProbeLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, *child, bool) {
+	if !s.ipAllowsLocked(c) {
+		reply.Reason = "full"
+		return reply, nil, false
+	}
 	now := time.Now()
 	var probes []*child
 	var views []treebuild.ChildView
@@ -232,6 +263,9 @@ func (s *session) admitSourceLocked(c *child, reply protocol.SubscribeReply) (pr
 			delete(s.children, o)
 			out = append(out, o)
 		}
+	}
+	if !s.ipAllowsLocked(c) {
+		return s.refuseFullLocked(reply, stripe), out, false
 	}
 	var kids []*child
 	var views []treebuild.ChildView

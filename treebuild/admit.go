@@ -89,6 +89,11 @@ type AdmitPolicy struct {
 	// ProbeSlots is the number of probe subscriptions a parent takes at
 	// once.
 	ProbeSlots int
+	// UnprovenPerIP is how many children that have not shown life yet one
+	// IP address may have at a parent: identities behind one address
+	// cannot fill the slots kept for newcomers. (An honest peer subscribes
+	// to every stripe at once, so this is a few times the stripe count.)
+	UnprovenPerIP int
 }
 
 // DefaultAdmitPolicy returns the default admission rules.
@@ -102,6 +107,7 @@ func DefaultAdmitPolicy() AdmitPolicy {
 		LinkBoundShare: 0.5,
 		LeafSlots:      4,
 		ProbeSlots:     8,
+		UnprovenPerIP:  24,
 	}
 }
 
@@ -128,6 +134,9 @@ func (p AdmitPolicy) Validate() error {
 	}
 	if p.LeafSlots < 1 {
 		errs = append(errs, errors.New("a parent needs at least one leaf slot for newcomers"))
+	}
+	if p.UnprovenPerIP < 1 {
+		errs = append(errs, errors.New("unproven children per IP must be at least 1"))
 	}
 	if p.ProbeSlots < 0 {
 		errs = append(errs, errors.New("probe slots is negative"))
@@ -283,3 +292,7 @@ func (p AdmitPolicy) displaceable(kids []ChildView, slot Slot) int {
 // peers as a parent (in a "full" reply's redirects): a relay child that has
 // shown life.
 func Offered(c ChildView) bool { return c.Slot == SlotRelay && c.Alive }
+
+// IPAllows reports whether an address that has unproven children at a
+// parent that have not shown life yet may add one more.
+func (p AdmitPolicy) IPAllows(unproven int) bool { return unproven < p.UnprovenPerIP }

@@ -18,6 +18,7 @@ func TestAdmitPolicyValidate(t *testing.T) {
 		func(p *AdmitPolicy) { p.LinkBoundShare = 0 },
 		func(p *AdmitPolicy) { p.LeafSlots = 0 },
 		func(p *AdmitPolicy) { p.ProbeSlots = -1 },
+		func(p *AdmitPolicy) { p.UnprovenPerIP = 0 },
 	}
 	for i, f := range bad {
 		p := DefaultAdmitPolicy()
@@ -125,5 +126,15 @@ func TestAdmitNewcomer(t *testing.T) {
 func TestOffered(t *testing.T) {
 	if Offered(ChildView{Slot: SlotRelay}) || Offered(ChildView{Slot: SlotLeaf, Alive: true}) || !Offered(ChildView{Slot: SlotRelay, Alive: true}) {
 		t.Fatal("only a live relay child is offered to others")
+	}
+}
+
+func TestIPAllows(t *testing.T) {
+	p := DefaultAdmitPolicy()
+	p.UnprovenPerIP = 2
+	for n, want := range []bool{true, true, false, false} {
+		if got := p.IPAllows(n); got != want {
+			t.Errorf("%d unproven: got %v, want %v", n, got, want)
+		}
 	}
 }

@@ -70,6 +70,10 @@ type Options struct {
 	// cannot tell that its subscription ended: it subscribes again only
 	// when refused.)
 	Resubscribe bool
+	// ListenIP, when set, is a loopback or local address every identity
+	// listens on, and so dials from (the TCP transport reuses its listen
+	// port): floods from another address than the honest peers'.
+	ListenIP string
 }
 
 // Defaults fills the options left zero.
@@ -122,7 +126,11 @@ func NewFlood(ctx context.Context, n int, target peer.AddrInfo, c cid.Cid, opts 
 	}
 	f := &Flood{}
 	for range n {
-		h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.ResourceManager(&network.NullResourceManager{}))
+		listen := libp2p.NoListenAddrs
+		if opts.ListenIP != "" {
+			listen = libp2p.ListenAddrStrings("/ip4/" + opts.ListenIP + "/tcp/0")
+		}
+		h, err := libp2p.New(listen, libp2p.ResourceManager(&network.NullResourceManager{}))
 		if err != nil {
 			f.closeHosts()
 			return nil, fmt.Errorf("hostile host: %w", err)
