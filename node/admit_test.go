@@ -126,8 +126,10 @@ func TestHostileSubscribers(t *testing.T) {
 			if first > 2*time.Second {
 				t.Errorf("first symbol after %v, want within 2 s", first)
 			}
-			// Twice the time alone, with 300 ms for a noisy machine.
-			if !tc.resub && during > 2*alone+300*time.Millisecond {
+			// Twice the time alone, with 300 ms for a noisy machine (not
+			// under the race detector, which slows the source's encoding
+			// and the flood's hosts far more than the transfer alone).
+			if !tc.resub && !raceEnabled && during > 2*alone+300*time.Millisecond {
 				t.Errorf("honest get took %v during the flood, %v alone", during, alone)
 			}
 		})
