@@ -79,9 +79,6 @@ type Chooser struct {
 	staleAge      time.Duration
 	stallTimeout  time.Duration
 	failBackoff   time.Duration
-	addBelow      float64
-	dropAbove     float64
-	maxUpstreams  int
 }
 
 // Option configures a Chooser.
@@ -127,14 +124,6 @@ func WithStallTimeout(d time.Duration) Option { return func(c *Chooser) { c.stal
 // WithFailBackoff sets how long a failed candidate is left aside (default 30 s).
 func WithFailBackoff(d time.Duration) Option { return func(c *Chooser) { c.failBackoff = d } }
 
-// WithUpstreams sets the multi-upstream thresholds: add an upstream while
-// goodput is below addBelow x downlink (default 0.9), drop one whose
-// duplicate fraction exceeds dropAbove (default 0.5), never hold more than
-// max upstreams per stripe set (default 4).
-func WithUpstreams(addBelow, dropAbove float64, max int) Option {
-	return func(c *Chooser) { c.addBelow, c.dropAbove, c.maxUpstreams = addBelow, dropAbove, max }
-}
-
 // NewChooser returns a Chooser with the defaults changed by opts.
 func NewChooser(opts ...Option) (*Chooser, error) {
 	c := &Chooser{
@@ -148,9 +137,6 @@ func NewChooser(opts ...Option) (*Chooser, error) {
 		staleAge:      60 * time.Second,
 		stallTimeout:  2 * time.Second,
 		failBackoff:   30 * time.Second,
-		addBelow:      0.9,
-		dropAbove:     0.5,
-		maxUpstreams:  4,
 	}
 	for _, o := range opts {
 		o(c)
@@ -167,9 +153,6 @@ func NewChooser(opts ...Option) (*Chooser, error) {
 	}
 	if c.probesPerRnd < 1 {
 		errs = append(errs, fmt.Errorf("probes per round %d < 1", c.probesPerRnd))
-	}
-	if c.addBelow <= 0 || c.addBelow > 1 || c.dropAbove <= 0 || c.dropAbove > 1 || c.maxUpstreams < 1 {
-		errs = append(errs, fmt.Errorf("upstream thresholds add %g, drop %g, max %d invalid", c.addBelow, c.dropAbove, c.maxUpstreams))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("new chooser: %w", err)
@@ -343,18 +326,4 @@ func (c *Chooser) NextProbe(self, current peer.ID, currentGoodput float64, cands
 // to its best remaining candidate.
 func (c *Chooser) Stalled(lastSymbolAt, now time.Time) bool {
 	return now.Sub(lastSymbolAt) > c.stallTimeout
-}
-
-// AddUpstream reports whether a peer receiving totalGoodput bytes/s, with a
-// downlink estimated at downlink bytes/s and upstreams parents already,
-// should add one more upstream.
-func (c *Chooser) AddUpstream(totalGoodput, downlink float64, upstreams int) bool {
-	return upstreams < c.maxUpstreams && totalGoodput < c.addBelow*downlink
-}
-
-// DropUpstream reports whether an upstream whose symbols were duplicates
-// (already held or already decoded) in the given fraction should be
-// dropped; a peer never drops its only upstream this way.
-func (c *Chooser) DropUpstream(duplicateFraction float64, upstreams int) bool {
-	return upstreams > 1 && duplicateFraction > c.dropAbove
 }

@@ -197,23 +197,17 @@ func TestNextProbe(t *testing.T) {
 	}
 }
 
-func TestStalledAndUpstreams(t *testing.T) {
+func TestStalled(t *testing.T) {
 	ch := newTestChooser(t)
 	if ch.Stalled(t0.Add(-time.Second), t0) || !ch.Stalled(t0.Add(-3*time.Second), t0) {
 		t.Error("stall threshold")
-	}
-	if !ch.AddUpstream(50, 100, 1) || ch.AddUpstream(95, 100, 1) || ch.AddUpstream(10, 100, 4) {
-		t.Error("AddUpstream thresholds")
-	}
-	if !ch.DropUpstream(0.7, 2) || ch.DropUpstream(0.3, 2) || ch.DropUpstream(0.9, 1) {
-		t.Error("DropUpstream thresholds")
 	}
 }
 
 func TestNewChooserValidates(t *testing.T) {
 	for _, o := range []Option{
 		WithHysteresis(-1), WithHysteresis(0.9), WithTieTolerance(1), WithProbeWindow(0),
-		WithProbesPerRound(0), WithUpstreams(0, 0.5, 1), WithUpstreams(0.9, 0.5, 0), WithStallTimeout(-1),
+		WithProbesPerRound(0), WithStallTimeout(-1),
 	} {
 		if _, err := NewChooser(o); err == nil {
 			t.Error("invalid option accepted")
@@ -223,29 +217,6 @@ func TestNewChooserValidates(t *testing.T) {
 		WithProbeInterval(3*time.Second), WithStaleAge(time.Minute), WithFailBackoff(time.Minute), WithUrgentGain(1))
 	if err != nil || ch.ProbeWindow() != 2*time.Second || ch.ProbeInterval() != 3*time.Second || ch.StallTimeout() != 2*time.Second {
 		t.Fatalf("%v %+v", err, ch)
-	}
-}
-
-func TestAdmit(t *testing.T) {
-	path := []peer.ID{"src", "a", "me"}
-	for _, c := range []struct {
-		child         peer.ID
-		children, max int
-		want          Verdict
-	}{
-		{"x", 0, 2, Accept},
-		{"x", 2, 2, RefuseFull},
-		{"x", 0, 0, RefuseFull},
-		{"a", 0, 2, RefuseLoop},
-		{"src", 5, 2, RefuseLoop},
-		{"me", 0, 2, RefuseLoop},
-	} {
-		if got := Admit("me", path, c.child, c.children, c.max); got != c.want {
-			t.Errorf("Admit(%s, %d/%d) = %v, want %v", c.child, c.children, c.max, got, c.want)
-		}
-	}
-	if Accept.String() != "accept" || RefuseFull.String() != "full" || RefuseLoop.String() != "loop" || Verdict(9).String() != "unknown" {
-		t.Error("verdict names")
 	}
 }
 

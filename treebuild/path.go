@@ -26,48 +26,6 @@ func ExtendPath(parentPath []peer.ID, self peer.ID) []peer.ID {
 	return append(p, self)
 }
 
-// Verdict is a parent's answer to a peer asking to become its child.
-type Verdict int
-
-const (
-	// Accept admits the child.
-	Accept Verdict = iota
-	// RefuseFull refuses because the parent has no free child slot; the
-	// parent should offer its children as candidates instead.
-	RefuseFull
-	// RefuseLoop refuses because the child is the parent itself or one of
-	// its ancestors: accepting it would close a loop.
-	RefuseLoop
-)
-
-// String names the verdict.
-func (v Verdict) String() string {
-	switch v {
-	case Accept:
-		return "accept"
-	case RefuseFull:
-		return "full"
-	case RefuseLoop:
-		return "loop"
-	}
-	return "unknown"
-}
-
-// Admit decides whether a parent self, whose path from the source is
-// myPath, takes child while it feeds children of at most maxChildren. A
-// probe needs a slot like a child does, so that it measures what a child
-// would get. Loops are checked first: a loop refusal is final, a full one
-// comes with a redirection to the parent's children.
-func Admit(self peer.ID, myPath []peer.ID, child peer.ID, children, maxChildren int) Verdict {
-	if child == self || OnPath(myPath, child) {
-		return RefuseLoop
-	}
-	if children >= maxChildren {
-		return RefuseFull
-	}
-	return Accept
-}
-
 // StripeOf returns the stripe of encoding symbol esi when the stream is cut
 // into k stripes (k <= 1: one stripe, 0).
 func StripeOf(esi uint32, k int) int {

@@ -213,8 +213,9 @@ func (s *swarm) attach(me int, current peer.ID) bool {
 			return false
 		}
 		c := s.hostOf(best.ID)
-		switch v := Admit(s.ids[c], s.path(c), s.ids[me], len(s.kids[c]), s.fanout); v {
-		case Accept:
+		req := AdmitRequest{Peer: s.ids[me], OnPath: s.ids[c] == s.ids[me] || OnPath(s.path(c), s.ids[me])}
+		switch Admit(req, AdmitState{Limit: s.fanout}, make([]ChildStat, len(s.kids[c]))).Refusal {
+		case Accepted:
 			if p.parent >= 0 && !forced {
 				p.switches = append(p.switches, s.now)
 				s.t.Logf("%v: %s moves from %s (%.1f) to %s (%.1f)", s.now.Sub(s.start), s.m.Name(me),
