@@ -93,8 +93,8 @@ func seq(n int) []uint32 {
 type BlockOption func(*blockConfig)
 
 type blockConfig struct {
-	plans    *PlanCache
-	portable bool
+	plans   *PlanCache
+	kernels Kernels
 }
 
 // WithPlanCache shares systematic encoding schedules between encoders.
@@ -103,9 +103,18 @@ func WithPlanCache(c *PlanCache) BlockOption {
 }
 
 // WithPortableKernels forces the pure-Go symbol arithmetic even where SIMD
-// kernels are available (for tests and comparisons).
+// kernels are available (for tests and comparisons); it is
+// WithKernels(KernelsPortable).
 func WithPortableKernels() BlockOption {
-	return func(b *blockConfig) { b.portable = true }
+	return WithKernels(KernelsPortable)
+}
+
+// WithKernels chooses the tier of symbol-arithmetic kernels. A tier this
+// CPU or build does not support, and KernelsAuto (the default), fall back
+// to the tier named by the environment variable KernelsEnv, else the
+// fastest one here (see ResolveKernels). Every tier yields the same bytes.
+func WithKernels(k Kernels) BlockOption {
+	return func(b *blockConfig) { b.kernels = k }
 }
 
 // BlockEncoder produces the encoding symbols of one source block from its
@@ -152,7 +161,7 @@ func NewBlockEncoder(o OTI, sbn int, src []byte, opts ...BlockOption) (*BlockEnc
 	if err != nil {
 		return nil, fmt.Errorf("block %d: systematic plan: %w", sbn, err)
 	}
-	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize)), lent: -1}
+	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.kernels), sub: make([][][]byte, len(bc.subSize)), lent: -1}
 	p := &bc.p
 	slots := make([][]byte, pl.slots)
 	tmp := pl.rows + pl.ext
@@ -312,7 +321,7 @@ func NewBlockEncoderFromIntermediate(o OTI, sbn int, inter []byte, opts ...Block
 		return nil, fmt.Errorf("block %d: %d intermediate bytes, want %d", sbn, len(inter), bc.interLen())
 	}
 	inter = append([]byte(nil), inter...)
-	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.portable), sub: make([][][]byte, len(bc.subSize)), lent: -1}
+	e := &BlockEncoder{bc: bc, kern: newKernels(cfg.kernels), sub: make([][][]byte, len(bc.subSize)), lent: -1}
 	for j, ts := range bc.subSize {
 		base := bc.p.L * bc.subOff[j]
 		e.sub[j] = sliceSlots(make([][]byte, bc.p.L), inter[base:base+bc.p.L*ts], ts)

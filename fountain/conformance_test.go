@@ -55,12 +55,8 @@ func TestConformanceVectors(t *testing.T) {
 		if o.Blocks() != 1 || o.BlockSymbols(0) != c.K {
 			t.Fatalf("K=%d: partitioned into %d blocks", c.K, o.Blocks())
 		}
-		for _, portable := range []bool{false, true} {
-			var opts []BlockOption
-			if portable {
-				opts = append(opts, WithPortableKernels())
-			}
-			enc, err := NewBlockEncoder(o, 0, xorshiftData(c.K, c.T), opts...)
+		for _, tier := range SupportedKernels() {
+			enc, err := NewBlockEncoder(o, 0, xorshiftData(c.K, c.T), WithKernels(tier))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +69,7 @@ func TestConformanceVectors(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(sym, want) {
-					t.Fatalf("K=%d (K'=%d) portable=%v: repair ESI %d differs from the reference", c.K, kp, portable, esi)
+					t.Fatalf("K=%d (K'=%d) kernels %v: repair ESI %d differs from the reference", c.K, kp, tier, esi)
 				}
 			}
 		}

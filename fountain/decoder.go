@@ -250,7 +250,7 @@ func (d *BlockDecoder) spec(sp *planSpec, n int) *planSpec {
 func (d *BlockDecoder) solve(pl *plan, pp *planner, dst []byte) {
 	bc := &d.bc
 	p := &bc.p
-	enc := &BlockEncoder{bc: *bc, kern: newKernels(d.cfg.portable), sub: make([][][]byte, len(bc.subSize)), lent: -1}
+	enc := &BlockEncoder{bc: *bc, kern: newKernels(d.cfg.kernels), sub: make([][][]byte, len(bc.subSize)), lent: -1}
 	zeros := p.S + p.H + p.Kp - p.K
 	if cap(pp.slots) < pl.slots {
 		pp.slots = make([][]byte, pl.slots)

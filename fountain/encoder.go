@@ -81,7 +81,7 @@ func NewEncoder(r io.ReaderAt, o OTI, opts ...EncoderOption) (*Encoder, error) {
 	for _, f := range e.cfg.block {
 		f(&bcfg)
 	}
-	e.kern = newKernels(bcfg.portable)
+	e.kern = newKernels(bcfg.kernels)
 	if cfg.readAhead > 1 {
 		e.ahead = make([]readAhead, o.Blocks())
 	}

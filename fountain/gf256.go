@@ -13,6 +13,9 @@ type gfTables struct {
 	log  [256]byte
 	mul  [256][256]byte
 	gfni [256]uint64 // GF2P8AFFINEQB matrices, see gfniMatrix
+	// nib[c] holds c*x for x = 0..15 and then c*(x<<4) for x = 0..15: the
+	// split-nibble tables of the byte-shuffle multiplication.
+	nib [256][32]byte
 }
 
 // gf is computed once at start-up and never written afterwards.
@@ -37,6 +40,10 @@ func newGFTables() *gfTables {
 	}
 	for c := range t.gfni {
 		t.gfni[c] = gfniMatrix(&t.mul, byte(c))
+		for x := 0; x < 16; x++ {
+			t.nib[c][x] = t.mul[c][x]
+			t.nib[c][16+x] = t.mul[c][x<<4]
+		}
 	}
 	return t
 }
@@ -49,26 +56,38 @@ func gfInv(a byte) byte { return gf.exp[255-int(gf.log[a])] }
 // gfAlphaPow returns alpha^i.
 func gfAlphaPow(i int) byte { return gf.exp[i%255] }
 
-// kernels performs whole-symbol arithmetic. The zero value is not usable;
-// pick one with newKernels.
+// kernels performs whole-symbol arithmetic with one tier's kernels. The
+// zero value is not usable; pick one with newKernels.
 type kernels struct {
-	simd bool
+	tier Kernels
+	vec  bool // XOR kernels in assembly, on multiples of 64 bytes
+	mul  bool // GF(256) multiply-add and scale in assembly
+	idx  bool // slot-index XOR and HDPC recursion kernels in assembly
 }
 
-// newKernels returns the fastest kernels this CPU supports, or the portable
-// ones when portable is set.
-func newKernels(portable bool) kernels {
-	return kernels{simd: !portable && haveGFNI}
+// newKernels returns the kernels of tier t as ResolveKernels resolves it.
+func newKernels(t Kernels) kernels {
+	t = ResolveKernels(t)
+	k := kernels{tier: t, vec: t != KernelsPortable}
+	switch t {
+	case KernelsAVX512, KernelsAVX2GFNI:
+		k.mul, k.idx = true, true
+	case KernelsAVX2:
+		k.mul, k.idx = havePSHUFB, true
+	case KernelsNEON:
+		k.mul = havePSHUFB
+	}
+	return k
 }
 
 // xor sets dst = dst ^ src (len(src) bytes).
 func (k kernels) xor(dst, src []byte) {
 	n := 0
-	if k.simd {
+	if k.vec {
 		n = len(src) &^ 63
 		if n > 0 {
 			_ = dst[n-1]
-			xorAVX512(&dst[0], &src[0], n)
+			k.xorBlocks(&dst[0], &src[0], n)
 		}
 	}
 	if n < len(src) {
@@ -82,10 +101,8 @@ const maxFused = 16
 // xorMany sets dst = dst ^ srcs[0] ^ srcs[1] ^ ... (len(dst) bytes each),
 // reading and writing dst once per maxFused sources.
 func (k kernels) xorMany(dst []byte, srcs [][]byte) {
-	if !k.simd || len(dst) < 64 {
-		for _, s := range srcs {
-			k.xor(dst, s)
-		}
+	if !k.vec || len(dst) < 64 {
+		xorManyGo(dst, srcs)
 		return
 	}
 	n := len(dst) &^ 63
@@ -96,7 +113,7 @@ func (k kernels) xorMany(dst []byte, srcs [][]byte) {
 			_ = s[len(dst)-1]
 			ptrs[i] = &s[0]
 		}
-		xorManyAVX512(&dst[0], &ptrs[0], m, n)
+		k.xorManyBlocks(&dst[0], &ptrs[0], m, n)
 		if n < len(dst) {
 			for _, s := range srcs[:m] {
 				subtle.XORBytes(dst[n:], dst[n:], s[n:len(dst)])
@@ -109,15 +126,13 @@ func (k kernels) xorMany(dst []byte, srcs [][]byte) {
 // xorInto sets dst = srcs[0] ^ srcs[1] ^ ... (len(dst) bytes each,
 // len(srcs) >= 1) without reading dst first.
 func (k kernels) xorInto(dst []byte, srcs [][]byte) {
-	if !k.simd || len(dst) < 64 {
+	if !k.vec || len(dst) < 64 {
 		if len(srcs) == 1 {
 			copy(dst, srcs[0])
 			return
 		}
 		subtle.XORBytes(dst, srcs[0][:len(dst)], srcs[1][:len(dst)])
-		for _, s := range srcs[2:] {
-			k.xor(dst, s[:len(dst)])
-		}
+		xorManyGo(dst, srcs[2:])
 		return
 	}
 	n := len(dst) &^ 63
@@ -127,7 +142,7 @@ func (k kernels) xorInto(dst []byte, srcs [][]byte) {
 		_ = s[len(dst)-1]
 		ptrs[i] = &s[0]
 	}
-	xorIntoAVX512(&dst[0], &ptrs[0], m, n)
+	k.xorIntoBlocks(&dst[0], &ptrs[0], m, n)
 	if n < len(dst) {
 		copy(dst[n:], srcs[0][n:len(dst)])
 		for _, s := range srcs[1:m] {
@@ -142,11 +157,11 @@ func (k kernels) xorInto(dst []byte, srcs [][]byte) {
 // xor2 sets dst = a ^ b (len(a) bytes).
 func (k kernels) xor2(dst, a, b []byte) {
 	n := 0
-	if k.simd {
+	if k.vec {
 		n = len(a) &^ 63
 		if n > 0 {
 			_, _ = dst[n-1], b[n-1]
-			xor2AVX512(&dst[0], &a[0], &b[0], n)
+			k.xor2Blocks(&dst[0], &a[0], &b[0], n)
 		}
 	}
 	if n < len(a) {
@@ -164,18 +179,14 @@ func (k kernels) mulAdd(dst, src []byte, c byte) {
 		return
 	}
 	n := 0
-	if k.simd {
+	if k.mul {
 		n = len(src) &^ 63
 		if n > 0 {
 			_ = dst[n-1]
-			mulAddGFNI(&dst[0], &src[0], n, gf.gfni[c])
+			k.mulAddBlocks(&dst[0], &src[0], n, c)
 		}
 	}
-	row := &gf.mul[c]
-	dst = dst[n:len(src)]
-	for i, s := range src[n:] {
-		dst[i] ^= row[s]
-	}
+	mulAddGo(dst[n:len(src)], src[n:], c)
 }
 
 // scale sets dst = c*dst.
@@ -188,16 +199,13 @@ func (k kernels) scale(dst []byte, c byte) {
 		return
 	}
 	n := 0
-	if k.simd {
+	if k.mul {
 		n = len(dst) &^ 63
 		if n > 0 {
-			scaleGFNI(&dst[0], n, gf.gfni[c])
+			k.scaleBlocks(&dst[0], n, c)
 		}
 	}
-	row := &gf.mul[c]
-	for i, s := range dst[n:] {
-		dst[n+i] = row[s]
-	}
+	scaleGo(dst[n:], c)
 }
 
 // gfniMatrix returns the 8x8 bit matrix that GF2P8AFFINEQB applies to

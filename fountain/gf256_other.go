@@ -1,34 +1,35 @@
-//go:build !amd64 || purego
+//go:build (!amd64 && !arm64) || purego
 
 package fountain
 
-// haveGFNI is false where no assembly kernels exist.
-const haveGFNI = false
+// No assembly here: only the portable tier.
+const (
+	haveAVX512  = false
+	haveAVX2    = false
+	haveGFNIVEX = false
+	haveNEON    = false
+)
 
-func mulAddGFNI(dst, src *byte, n int, mat uint64) { panic("fountain: no GFNI kernel") }
+// The dispatchers exist for the compiler only: no tier that reaches them
+// is supported here.
 
-func scaleGFNI(dst *byte, n int, mat uint64) { panic("fountain: no GFNI kernel") }
-
-func xorAVX512(dst, src *byte, n int) { panic("fountain: no AVX-512 kernel") }
-
-func xor2AVX512(dst, a, b *byte, n int) { panic("fountain: no AVX-512 kernel") }
-
-func xorManyAVX512(dst *byte, srcs **byte, nsrc int, n int) { panic("fountain: no AVX-512 kernel") }
-
-func xorIntoAVX512(dst *byte, srcs **byte, nsrc int, n int) { panic("fountain: no AVX-512 kernel") }
-
-func hdpcGFNI(slots *[]byte, y *int32, h12 *uint16, n int, off int, acc *byte, z *byte, mat uint64) {
-	panic("fountain: no GFNI kernel")
+func (k kernels) xorBlocks(dst, src *byte, n int)                   { panic(noAsm) }
+func (k kernels) xor2Blocks(dst, a, b *byte, n int)                 { panic(noAsm) }
+func (k kernels) xorManyBlocks(dst *byte, srcs **byte, nsrc, n int) { panic(noAsm) }
+func (k kernels) xorIntoBlocks(dst *byte, srcs **byte, nsrc, n int) { panic(noAsm) }
+func (k kernels) xorManyIdxBlocks(dst *byte, slots *[]byte, idx *int32, nsrc, n int) {
+	panic(noAsm)
 }
-
-func hdpc4GFNI(slots *[]byte, y *int32, h12 *uint16, n int, off int, acc *byte, z *byte, mat uint64) {
-	panic("fountain: no GFNI kernel")
+func (k kernels) xorIntoIdxBlocks(dst *byte, slots *[]byte, idx *int32, nsrc, n int) {
+	panic(noAsm)
 }
-
-func xorManyIdxAVX512(dst *byte, slots *[]byte, idx *int32, nsrc int, n int) {
-	panic("fountain: no AVX-512 kernel")
+func (k kernels) hdpcBlocks(slots *[]byte, y *int32, h12 *uint16, n, off int, acc, z *byte) {
+	panic(noAsm)
 }
-
-func xorIntoIdxAVX512(dst *byte, slots *[]byte, idx *int32, nsrc int, n int) {
-	panic("fountain: no AVX-512 kernel")
+func (k kernels) hdpc4Blocks(slots *[]byte, y *int32, h12 *uint16, n, off int, acc, z *byte) {
+	panic(noAsm)
 }
+func (k kernels) mulAddBlocks(dst, src *byte, n int, c byte) { panic(noAsm) }
+func (k kernels) scaleBlocks(dst *byte, n int, c byte)       { panic(noAsm) }
+
+const noAsm = "fountain: no assembly kernels in this build"

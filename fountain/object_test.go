@@ -289,7 +289,7 @@ func TestPortableMatchesSIMD(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 2))
 	o, _ := NewOTI(700*96, 96, WithMaxBlockSymbols(700))
 	src := randBytes(r, int(o.F))
-	a, _ := NewBlockEncoder(o, 0, src)
+	a, _ := NewBlockEncoder(o, 0, src, WithKernels(bestKernels()))
 	b, _ := NewBlockEncoder(o, 0, src, WithPortableKernels())
 	if !bytes.Equal(a.Intermediate(), b.Intermediate()) {
 		t.Fatal("intermediate symbols differ between kernels")

@@ -2,6 +2,7 @@ package fountain
 
 import (
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"math/bits"
 	"slices"
@@ -204,7 +205,7 @@ func (h *hdpcRun) run(k kernels, s [][]byte, uniform bool) {
 	n := len(s[h.tz])
 	last := len(h.y) - 1
 	body := 0
-	if k.simd && uniform && last > 0 {
+	if uniform && last > 0 {
 		// A few cache lines at a time through all the columns, z and the
 		// rows' sums staying in the cache.
 		H := len(h.out)
@@ -215,12 +216,28 @@ func (h *hdpcRun) run(k kernels, s [][]byte, uniform bool) {
 			if body+256 <= n {
 				w = 256
 			}
-			clear(acc[:H*w])
-			clear(z[:w])
-			if w == 256 {
-				hdpc4GFNI(&s[0], &h.y[0], &h.h12[0], last, body, &acc[0], &z[0], gf.gfni[2])
-			} else {
-				hdpcGFNI(&s[0], &h.y[0], &h.h12[0], last, body, &acc[0], &z[0], gf.gfni[2])
+			if !k.idx && w != 256 {
+				break // the portable stripe is 256 bytes
+			}
+			switch {
+			case k.idx:
+				clear(acc[:H*w])
+				clear(z[:w])
+				if w == 256 {
+					k.hdpc4Blocks(&s[0], &h.y[0], &h.h12[0], last, body, &acc[0], &z[0])
+				} else {
+					k.hdpcBlocks(&s[0], &h.y[0], &h.h12[0], last, body, &acc[0], &z[0])
+				}
+			default:
+				var accw [16 * hdpcStripeWords]uint64
+				var zw [hdpcStripeWords]uint64
+				hdpcStripeGo(s, h.y, h.h12, last, body, accw[:H*hdpcStripeWords], &zw)
+				for i, x := range zw {
+					binary.LittleEndian.PutUint64(z[8*i:], x)
+				}
+				for i, x := range accw[:H*hdpcStripeWords] {
+					binary.LittleEndian.PutUint64(acc[8*i:], x)
+				}
 			}
 			zw := z[:w]
 			k.scale(zw, 2)
@@ -1242,7 +1259,7 @@ func (pp *planner) solveDense(u, words, nbr, H int) (denseSolution, error) {
 			lm[h*nd+d] = bsGet(hrow(h), col)
 		}
 	}
-	kern := newKernels(false)
+	kern := newKernels(KernelsAuto)
 	perm := make([]int, H)
 	for i := range perm {
 		perm[i] = i
@@ -1435,7 +1452,7 @@ func (pl *plan) run(k kernels, s [][]byte) {
 	for _, x := range s {
 		uniform = uniform && len(x) == n
 	}
-	idx := k.simd && n >= 64 && uniform
+	idx := k.idx && n >= 64 && uniform
 	body := n &^ 63
 	var srcs [maxFused][]byte
 	for i := range pl.ops {
@@ -1457,9 +1474,9 @@ func (pl *plan) run(k kernels, s [][]byte) {
 			d := s[o.dst]
 			if idx {
 				if into {
-					xorIntoIdxAVX512(&d[0], &s[0], &list[0], len(list), body)
+					k.xorIntoIdxBlocks(&d[0], &s[0], &list[0], len(list), body)
 				} else {
-					xorManyIdxAVX512(&d[0], &s[0], &list[0], len(list), body)
+					k.xorManyIdxBlocks(&d[0], &s[0], &list[0], len(list), body)
 				}
 				if body == n {
 					continue

@@ -27,7 +27,7 @@ func TestBackSubChunkWidths(t *testing.T) {
 		for i := 0; i < p.Kp; i++ {
 			copy(ws[p.S+p.H+i], src[i*T:])
 		}
-		q.run(newKernels(false), ws)
+		q.run(newKernels(KernelsAuto), ws)
 		got := pickSlots(&q, ws)
 		if ref == nil {
 			ref = got

@@ -14,4 +14,7 @@ const (
 	// SymbolsID carries one subscription: opened by the child, it starts with
 	// a Subscribe and a SubscribeReply and then carries frames both ways.
 	SymbolsID protocol.ID = "/roma/symbols/1.0.0"
+	// TreeID serves block tree data: the client sends a TreeRequest, the
+	// server answers each requested block with a tree entry.
+	TreeID protocol.ID = "/roma/tree/1.0.0"
 )

@@ -1,0 +1,663 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 kernels: the AVX-512 ones of gf256_amd64.s with 32-byte registers.
+// n is always a positive multiple of 64.
+
+// func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuid(SB), NOSPLIT, $0-24
+	MOVL leaf+0(FP), AX
+	MOVL sub+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
+
+// func xorAVX2(dst, src *byte, n int)
+TEXT ·xorAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	CMPQ CX, $128
+	JB   tail
+
+loop128:
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VPXOR (DI), Y0, Y0
+	VPXOR 32(DI), Y1, Y1
+	VPXOR 64(DI), Y2, Y2
+	VPXOR 96(DI), Y3, Y3
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	VMOVDQU Y2, 64(DI)
+	VMOVDQU Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $128, CX
+	CMPQ CX, $128
+	JAE  loop128
+
+tail:
+	TESTQ CX, CX
+	JZ    done
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VPXOR (DI), Y0, Y0
+	VPXOR 32(DI), Y1, Y1
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func xor2AVX2(dst, a, b *byte, n int)
+TEXT ·xor2AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	CMPQ CX, $128
+	JB   tail
+
+loop128:
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VPXOR (DX), Y0, Y0
+	VPXOR 32(DX), Y1, Y1
+	VPXOR 64(DX), Y2, Y2
+	VPXOR 96(DX), Y3, Y3
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	VMOVDQU Y2, 64(DI)
+	VMOVDQU Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $128, CX
+	CMPQ CX, $128
+	JAE  loop128
+
+tail:
+	TESTQ CX, CX
+	JZ    done
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VPXOR (DX), Y0, Y0
+	VPXOR 32(DX), Y1, Y1
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func xorManyAVX2(dst *byte, srcs **byte, nsrc int, n int)
+TEXT ·xorManyAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ srcs+8(FP), SI
+	MOVQ nsrc+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+
+l256:
+	CMPQ CX, $256
+	JB   l64
+	VMOVDQU (DI)(AX*1), Y0
+	VMOVDQU 32(DI)(AX*1), Y1
+	VMOVDQU 64(DI)(AX*1), Y2
+	VMOVDQU 96(DI)(AX*1), Y3
+	VMOVDQU 128(DI)(AX*1), Y4
+	VMOVDQU 160(DI)(AX*1), Y5
+	VMOVDQU 192(DI)(AX*1), Y6
+	VMOVDQU 224(DI)(AX*1), Y7
+	XORQ BX, BX
+
+src256:
+	MOVQ (SI)(BX*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	VPXOR 64(R8)(AX*1), Y2, Y2
+	VPXOR 96(R8)(AX*1), Y3, Y3
+	VPXOR 128(R8)(AX*1), Y4, Y4
+	VPXOR 160(R8)(AX*1), Y5, Y5
+	VPXOR 192(R8)(AX*1), Y6, Y6
+	VPXOR 224(R8)(AX*1), Y7, Y7
+	INCQ BX
+	CMPQ BX, DX
+	JB   src256
+
+st256:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	VMOVDQU Y2, 64(DI)(AX*1)
+	VMOVDQU Y3, 96(DI)(AX*1)
+	VMOVDQU Y4, 128(DI)(AX*1)
+	VMOVDQU Y5, 160(DI)(AX*1)
+	VMOVDQU Y6, 192(DI)(AX*1)
+	VMOVDQU Y7, 224(DI)(AX*1)
+	ADDQ $256, AX
+	SUBQ $256, CX
+	JMP  l256
+
+l64:
+	CMPQ CX, $64
+	JB   done
+	VMOVDQU (DI)(AX*1), Y0
+	VMOVDQU 32(DI)(AX*1), Y1
+	XORQ BX, BX
+
+src64:
+	MOVQ (SI)(BX*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	INCQ BX
+	CMPQ BX, DX
+	JB   src64
+
+st64:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	ADDQ $64, AX
+	SUBQ $64, CX
+	JMP  l64
+
+done:
+	VZEROUPPER
+	RET
+
+// func xorIntoAVX2(dst *byte, srcs **byte, nsrc int, n int)
+TEXT ·xorIntoAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ srcs+8(FP), SI
+	MOVQ nsrc+16(FP), DX
+	MOVQ n+24(FP), CX
+	XORQ AX, AX
+
+l256:
+	CMPQ CX, $256
+	JB   l64
+	MOVQ (SI), R8
+	VMOVDQU (R8)(AX*1), Y0
+	VMOVDQU 32(R8)(AX*1), Y1
+	VMOVDQU 64(R8)(AX*1), Y2
+	VMOVDQU 96(R8)(AX*1), Y3
+	VMOVDQU 128(R8)(AX*1), Y4
+	VMOVDQU 160(R8)(AX*1), Y5
+	VMOVDQU 192(R8)(AX*1), Y6
+	VMOVDQU 224(R8)(AX*1), Y7
+	MOVQ $1, BX
+	CMPQ BX, DX
+	JAE  st256
+
+src256:
+	MOVQ (SI)(BX*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	VPXOR 64(R8)(AX*1), Y2, Y2
+	VPXOR 96(R8)(AX*1), Y3, Y3
+	VPXOR 128(R8)(AX*1), Y4, Y4
+	VPXOR 160(R8)(AX*1), Y5, Y5
+	VPXOR 192(R8)(AX*1), Y6, Y6
+	VPXOR 224(R8)(AX*1), Y7, Y7
+	INCQ BX
+	CMPQ BX, DX
+	JB   src256
+
+st256:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	VMOVDQU Y2, 64(DI)(AX*1)
+	VMOVDQU Y3, 96(DI)(AX*1)
+	VMOVDQU Y4, 128(DI)(AX*1)
+	VMOVDQU Y5, 160(DI)(AX*1)
+	VMOVDQU Y6, 192(DI)(AX*1)
+	VMOVDQU Y7, 224(DI)(AX*1)
+	ADDQ $256, AX
+	SUBQ $256, CX
+	JMP  l256
+
+l64:
+	CMPQ CX, $64
+	JB   done
+	MOVQ (SI), R8
+	VMOVDQU (R8)(AX*1), Y0
+	VMOVDQU 32(R8)(AX*1), Y1
+	MOVQ $1, BX
+	CMPQ BX, DX
+	JAE  st64
+
+src64:
+	MOVQ (SI)(BX*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	INCQ BX
+	CMPQ BX, DX
+	JB   src64
+
+st64:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	ADDQ $64, AX
+	SUBQ $64, CX
+	JMP  l64
+
+done:
+	VZEROUPPER
+	RET
+
+// func xorManyIdxAVX2(dst *byte, slots *[]byte, idx *int32, nsrc int, n int)
+TEXT ·xorManyIdxAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ slots+8(FP), SI
+	MOVQ idx+16(FP), R9
+	MOVQ nsrc+24(FP), DX
+	MOVQ n+32(FP), CX
+	XORQ AX, AX
+
+l256:
+	CMPQ CX, $256
+	JB   l64
+	VMOVDQU (DI)(AX*1), Y0
+	VMOVDQU 32(DI)(AX*1), Y1
+	VMOVDQU 64(DI)(AX*1), Y2
+	VMOVDQU 96(DI)(AX*1), Y3
+	VMOVDQU 128(DI)(AX*1), Y4
+	VMOVDQU 160(DI)(AX*1), Y5
+	VMOVDQU 192(DI)(AX*1), Y6
+	VMOVDQU 224(DI)(AX*1), Y7
+	XORQ BX, BX
+
+src256:
+	MOVLQSX (R9)(BX*4), R8
+	LEAQ (R8)(R8*2), R8
+	MOVQ (SI)(R8*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	VPXOR 64(R8)(AX*1), Y2, Y2
+	VPXOR 96(R8)(AX*1), Y3, Y3
+	VPXOR 128(R8)(AX*1), Y4, Y4
+	VPXOR 160(R8)(AX*1), Y5, Y5
+	VPXOR 192(R8)(AX*1), Y6, Y6
+	VPXOR 224(R8)(AX*1), Y7, Y7
+	INCQ BX
+	CMPQ BX, DX
+	JB   src256
+
+st256:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	VMOVDQU Y2, 64(DI)(AX*1)
+	VMOVDQU Y3, 96(DI)(AX*1)
+	VMOVDQU Y4, 128(DI)(AX*1)
+	VMOVDQU Y5, 160(DI)(AX*1)
+	VMOVDQU Y6, 192(DI)(AX*1)
+	VMOVDQU Y7, 224(DI)(AX*1)
+	ADDQ $256, AX
+	SUBQ $256, CX
+	JMP  l256
+
+l64:
+	CMPQ CX, $64
+	JB   done
+	VMOVDQU (DI)(AX*1), Y0
+	VMOVDQU 32(DI)(AX*1), Y1
+	XORQ BX, BX
+
+src64:
+	MOVLQSX (R9)(BX*4), R8
+	LEAQ (R8)(R8*2), R8
+	MOVQ (SI)(R8*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	INCQ BX
+	CMPQ BX, DX
+	JB   src64
+
+st64:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	ADDQ $64, AX
+	SUBQ $64, CX
+	JMP  l64
+
+done:
+	VZEROUPPER
+	RET
+
+// func xorIntoIdxAVX2(dst *byte, slots *[]byte, idx *int32, nsrc int, n int)
+TEXT ·xorIntoIdxAVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ slots+8(FP), SI
+	MOVQ idx+16(FP), R9
+	MOVQ nsrc+24(FP), DX
+	MOVQ n+32(FP), CX
+	XORQ AX, AX
+
+l256:
+	CMPQ CX, $256
+	JB   l64
+	MOVLQSX (R9), R8
+	LEAQ (R8)(R8*2), R8
+	MOVQ (SI)(R8*8), R8
+	VMOVDQU (R8)(AX*1), Y0
+	VMOVDQU 32(R8)(AX*1), Y1
+	VMOVDQU 64(R8)(AX*1), Y2
+	VMOVDQU 96(R8)(AX*1), Y3
+	VMOVDQU 128(R8)(AX*1), Y4
+	VMOVDQU 160(R8)(AX*1), Y5
+	VMOVDQU 192(R8)(AX*1), Y6
+	VMOVDQU 224(R8)(AX*1), Y7
+	MOVQ $1, BX
+	CMPQ BX, DX
+	JAE  st256
+
+src256:
+	MOVLQSX (R9)(BX*4), R8
+	LEAQ (R8)(R8*2), R8
+	MOVQ (SI)(R8*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	VPXOR 64(R8)(AX*1), Y2, Y2
+	VPXOR 96(R8)(AX*1), Y3, Y3
+	VPXOR 128(R8)(AX*1), Y4, Y4
+	VPXOR 160(R8)(AX*1), Y5, Y5
+	VPXOR 192(R8)(AX*1), Y6, Y6
+	VPXOR 224(R8)(AX*1), Y7, Y7
+	INCQ BX
+	CMPQ BX, DX
+	JB   src256
+
+st256:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	VMOVDQU Y2, 64(DI)(AX*1)
+	VMOVDQU Y3, 96(DI)(AX*1)
+	VMOVDQU Y4, 128(DI)(AX*1)
+	VMOVDQU Y5, 160(DI)(AX*1)
+	VMOVDQU Y6, 192(DI)(AX*1)
+	VMOVDQU Y7, 224(DI)(AX*1)
+	ADDQ $256, AX
+	SUBQ $256, CX
+	JMP  l256
+
+l64:
+	CMPQ CX, $64
+	JB   done
+	MOVLQSX (R9), R8
+	LEAQ (R8)(R8*2), R8
+	MOVQ (SI)(R8*8), R8
+	VMOVDQU (R8)(AX*1), Y0
+	VMOVDQU 32(R8)(AX*1), Y1
+	MOVQ $1, BX
+	CMPQ BX, DX
+	JAE  st64
+
+src64:
+	MOVLQSX (R9)(BX*4), R8
+	LEAQ (R8)(R8*2), R8
+	MOVQ (SI)(R8*8), R8
+	VPXOR (R8)(AX*1), Y0, Y0
+	VPXOR 32(R8)(AX*1), Y1, Y1
+	INCQ BX
+	CMPQ BX, DX
+	JB   src64
+
+st64:
+	VMOVDQU Y0, (DI)(AX*1)
+	VMOVDQU Y1, 32(DI)(AX*1)
+	ADDQ $64, AX
+	SUBQ $64, CX
+	JMP  l64
+
+done:
+	VZEROUPPER
+	RET
+
+// func hdpcAVX2(slots *[]byte, y *int32, h12 *uint16, n int, off int, acc *byte, z *byte)
+// For m = 0..n-1, on 64 bytes at offset off of the symbols: z = 2*z ^
+// slots[y[m]] (no symbol when y[m] < 0), then acc[h1] ^= z and acc[h2] ^= z
+// for h1, h2 = h12[2m], h12[2m+1]. 2*z: bytes doubled, 0x1d added to those
+// whose top bit was set (a signed compare with zero finds them).
+TEXT ·hdpcAVX2(SB), NOSPLIT, $0-56
+	MOVQ slots+0(FP), SI
+	MOVQ y+8(FP), DX
+	MOVQ h12+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ off+32(FP), R8
+	MOVQ acc+40(FP), DI
+	MOVQ z+48(FP), R9
+	VPXOR Y14, Y14, Y14
+	MOVL $0x1d1d1d1d, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VMOVDQU (R9), Y0
+	VMOVDQU 32(R9), Y1
+	TESTQ CX, CX
+	JZ    done
+
+loop:
+	VPCMPGTB Y0, Y14, Y8
+	VPAND Y15, Y8, Y8
+	VPADDB Y0, Y0, Y0
+	VPXOR Y8, Y0, Y0
+	VPCMPGTB Y1, Y14, Y9
+	VPAND Y15, Y9, Y9
+	VPADDB Y1, Y1, Y1
+	VPXOR Y9, Y1, Y1
+	MOVLQSX (DX), AX
+	TESTQ AX, AX
+	JS    noy
+	LEAQ (AX)(AX*2), AX
+	MOVQ (SI)(AX*8), R10
+	ADDQ R8, R10
+	VPXOR (R10), Y0, Y0
+	VPXOR 32(R10), Y1, Y1
+
+noy:
+	MOVWQZX 0(BX), R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VPXOR (R11), Y0, Y8
+	VMOVDQU Y8, (R11)
+	VPXOR 32(R11), Y1, Y9
+	VMOVDQU Y9, 32(R11)
+	MOVWQZX 2(BX), R11
+	SHLQ $6, R11
+	ADDQ DI, R11
+	VPXOR (R11), Y0, Y8
+	VMOVDQU Y8, (R11)
+	VPXOR 32(R11), Y1, Y9
+	VMOVDQU Y9, 32(R11)
+	ADDQ $4, DX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  loop
+
+done:
+	VMOVDQU Y0, (R9)
+	VMOVDQU Y1, 32(R9)
+	VZEROUPPER
+	RET
+
+// func hdpc4AVX2(slots *[]byte, y *int32, h12 *uint16, n int, off int, acc *byte, z *byte)
+// For m = 0..n-1, on 256 bytes at offset off of the symbols: z = 2*z ^
+// slots[y[m]] (no symbol when y[m] < 0), then acc[h1] ^= z and acc[h2] ^= z
+// for h1, h2 = h12[2m], h12[2m+1]. 2*z: bytes doubled, 0x1d added to those
+// whose top bit was set (a signed compare with zero finds them).
+TEXT ·hdpc4AVX2(SB), NOSPLIT, $0-56
+	MOVQ slots+0(FP), SI
+	MOVQ y+8(FP), DX
+	MOVQ h12+16(FP), BX
+	MOVQ n+24(FP), CX
+	MOVQ off+32(FP), R8
+	MOVQ acc+40(FP), DI
+	MOVQ z+48(FP), R9
+	VPXOR Y14, Y14, Y14
+	MOVL $0x1d1d1d1d, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VMOVDQU (R9), Y0
+	VMOVDQU 32(R9), Y1
+	VMOVDQU 64(R9), Y2
+	VMOVDQU 96(R9), Y3
+	VMOVDQU 128(R9), Y4
+	VMOVDQU 160(R9), Y5
+	VMOVDQU 192(R9), Y6
+	VMOVDQU 224(R9), Y7
+	TESTQ CX, CX
+	JZ    done
+
+loop:
+	VPCMPGTB Y0, Y14, Y8
+	VPAND Y15, Y8, Y8
+	VPADDB Y0, Y0, Y0
+	VPXOR Y8, Y0, Y0
+	VPCMPGTB Y1, Y14, Y9
+	VPAND Y15, Y9, Y9
+	VPADDB Y1, Y1, Y1
+	VPXOR Y9, Y1, Y1
+	VPCMPGTB Y2, Y14, Y10
+	VPAND Y15, Y10, Y10
+	VPADDB Y2, Y2, Y2
+	VPXOR Y10, Y2, Y2
+	VPCMPGTB Y3, Y14, Y11
+	VPAND Y15, Y11, Y11
+	VPADDB Y3, Y3, Y3
+	VPXOR Y11, Y3, Y3
+	VPCMPGTB Y4, Y14, Y8
+	VPAND Y15, Y8, Y8
+	VPADDB Y4, Y4, Y4
+	VPXOR Y8, Y4, Y4
+	VPCMPGTB Y5, Y14, Y9
+	VPAND Y15, Y9, Y9
+	VPADDB Y5, Y5, Y5
+	VPXOR Y9, Y5, Y5
+	VPCMPGTB Y6, Y14, Y10
+	VPAND Y15, Y10, Y10
+	VPADDB Y6, Y6, Y6
+	VPXOR Y10, Y6, Y6
+	VPCMPGTB Y7, Y14, Y11
+	VPAND Y15, Y11, Y11
+	VPADDB Y7, Y7, Y7
+	VPXOR Y11, Y7, Y7
+	MOVLQSX (DX), AX
+	TESTQ AX, AX
+	JS    noy
+	LEAQ (AX)(AX*2), AX
+	MOVQ (SI)(AX*8), R10
+	ADDQ R8, R10
+	VPXOR (R10), Y0, Y0
+	VPXOR 32(R10), Y1, Y1
+	VPXOR 64(R10), Y2, Y2
+	VPXOR 96(R10), Y3, Y3
+	VPXOR 128(R10), Y4, Y4
+	VPXOR 160(R10), Y5, Y5
+	VPXOR 192(R10), Y6, Y6
+	VPXOR 224(R10), Y7, Y7
+
+noy:
+	MOVWQZX 0(BX), R11
+	SHLQ $8, R11
+	ADDQ DI, R11
+	VPXOR (R11), Y0, Y8
+	VMOVDQU Y8, (R11)
+	VPXOR 32(R11), Y1, Y9
+	VMOVDQU Y9, 32(R11)
+	VPXOR 64(R11), Y2, Y10
+	VMOVDQU Y10, 64(R11)
+	VPXOR 96(R11), Y3, Y11
+	VMOVDQU Y11, 96(R11)
+	VPXOR 128(R11), Y4, Y12
+	VMOVDQU Y12, 128(R11)
+	VPXOR 160(R11), Y5, Y13
+	VMOVDQU Y13, 160(R11)
+	VPXOR 192(R11), Y6, Y8
+	VMOVDQU Y8, 192(R11)
+	VPXOR 224(R11), Y7, Y9
+	VMOVDQU Y9, 224(R11)
+	MOVWQZX 2(BX), R11
+	SHLQ $8, R11
+	ADDQ DI, R11
+	VPXOR (R11), Y0, Y8
+	VMOVDQU Y8, (R11)
+	VPXOR 32(R11), Y1, Y9
+	VMOVDQU Y9, 32(R11)
+	VPXOR 64(R11), Y2, Y10
+	VMOVDQU Y10, 64(R11)
+	VPXOR 96(R11), Y3, Y11
+	VMOVDQU Y11, 96(R11)
+	VPXOR 128(R11), Y4, Y12
+	VMOVDQU Y12, 128(R11)
+	VPXOR 160(R11), Y5, Y13
+	VMOVDQU Y13, 160(R11)
+	VPXOR 192(R11), Y6, Y8
+	VMOVDQU Y8, 192(R11)
+	VPXOR 224(R11), Y7, Y9
+	VMOVDQU Y9, 224(R11)
+	ADDQ $4, DX
+	ADDQ $4, BX
+	DECQ CX
+	JNZ  loop
+
+done:
+	VMOVDQU Y0, (R9)
+	VMOVDQU Y1, 32(R9)
+	VMOVDQU Y2, 64(R9)
+	VMOVDQU Y3, 96(R9)
+	VMOVDQU Y4, 128(R9)
+	VMOVDQU Y5, 160(R9)
+	VMOVDQU Y6, 192(R9)
+	VMOVDQU Y7, 224(R9)
+	VZEROUPPER
+	RET
+
+// func mulAddGFNIAVX2(dst, src *byte, n int, mat uint64)
+TEXT ·mulAddGFNIAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VPBROADCASTQ mat+24(FP), Y4
+
+loop:
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VGF2P8AFFINEQB $0, Y4, Y0, Y0
+	VGF2P8AFFINEQB $0, Y4, Y1, Y1
+	VPXOR (DI), Y0, Y0
+	VPXOR 32(DI), Y1, Y1
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $64, CX
+	JNZ  loop
+	VZEROUPPER
+	RET
+
+// func scaleGFNIAVX2(dst *byte, n int, mat uint64)
+TEXT ·scaleGFNIAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ n+8(FP), CX
+	VPBROADCASTQ mat+16(FP), Y4
+
+loop:
+	VMOVDQU (DI), Y0
+	VMOVDQU 32(DI), Y1
+	VGF2P8AFFINEQB $0, Y4, Y0, Y0
+	VGF2P8AFFINEQB $0, Y4, Y1, Y1
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	ADDQ $64, DI
+	SUBQ $64, CX
+	JNZ  loop
+	VZEROUPPER
+	RET

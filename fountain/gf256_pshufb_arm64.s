@@ -1,0 +1,82 @@
+//go:build !purego && !nopshufb
+
+#include "textflag.h"
+
+// GF(256) multiplication by a constant c with VTBL: c*x = lo[x & 15] ^
+// hi[x >> 4], the two 16-byte tables at tab = gf.nib[c].
+
+// func mulAddNEON(dst, src *byte, n int, tab *[32]byte)
+TEXT ·mulAddNEON(SB), NOSPLIT, $0-32
+	MOVD  dst+0(FP), R0
+	MOVD  src+8(FP), R1
+	MOVD  n+16(FP), R2
+	MOVD  tab+24(FP), R3
+	VLD1  (R3), [V30.B16, V31.B16]
+	VMOVI $15, V29.B16
+
+loop:
+	VLD1.P 64(R1), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VUSHR  $4, V0.B16, V4.B16
+	VUSHR  $4, V1.B16, V5.B16
+	VUSHR  $4, V2.B16, V6.B16
+	VUSHR  $4, V3.B16, V7.B16
+	VAND   V29.B16, V0.B16, V0.B16
+	VAND   V29.B16, V1.B16, V1.B16
+	VAND   V29.B16, V2.B16, V2.B16
+	VAND   V29.B16, V3.B16, V3.B16
+	VTBL   V0.B16, [V30.B16], V0.B16
+	VTBL   V1.B16, [V30.B16], V1.B16
+	VTBL   V2.B16, [V30.B16], V2.B16
+	VTBL   V3.B16, [V30.B16], V3.B16
+	VTBL   V4.B16, [V31.B16], V4.B16
+	VTBL   V5.B16, [V31.B16], V5.B16
+	VTBL   V6.B16, [V31.B16], V6.B16
+	VTBL   V7.B16, [V31.B16], V7.B16
+	VEOR   V4.B16, V0.B16, V0.B16
+	VEOR   V5.B16, V1.B16, V1.B16
+	VEOR   V6.B16, V2.B16, V2.B16
+	VEOR   V7.B16, V3.B16, V3.B16
+	VLD1   (R0), [V8.B16, V9.B16, V10.B16, V11.B16]
+	VEOR   V8.B16, V0.B16, V0.B16
+	VEOR   V9.B16, V1.B16, V1.B16
+	VEOR   V10.B16, V2.B16, V2.B16
+	VEOR   V11.B16, V3.B16, V3.B16
+	VST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	SUBS   $64, R2, R2
+	BNE    loop
+	RET
+
+// func scaleNEON(dst *byte, n int, tab *[32]byte)
+TEXT ·scaleNEON(SB), NOSPLIT, $0-24
+	MOVD  dst+0(FP), R0
+	MOVD  n+8(FP), R2
+	MOVD  tab+16(FP), R3
+	VLD1  (R3), [V30.B16, V31.B16]
+	VMOVI $15, V29.B16
+
+loop:
+	VLD1   (R0), [V0.B16, V1.B16, V2.B16, V3.B16]
+	VUSHR  $4, V0.B16, V4.B16
+	VUSHR  $4, V1.B16, V5.B16
+	VUSHR  $4, V2.B16, V6.B16
+	VUSHR  $4, V3.B16, V7.B16
+	VAND   V29.B16, V0.B16, V0.B16
+	VAND   V29.B16, V1.B16, V1.B16
+	VAND   V29.B16, V2.B16, V2.B16
+	VAND   V29.B16, V3.B16, V3.B16
+	VTBL   V0.B16, [V30.B16], V0.B16
+	VTBL   V1.B16, [V30.B16], V1.B16
+	VTBL   V2.B16, [V30.B16], V2.B16
+	VTBL   V3.B16, [V30.B16], V3.B16
+	VTBL   V4.B16, [V31.B16], V4.B16
+	VTBL   V5.B16, [V31.B16], V5.B16
+	VTBL   V6.B16, [V31.B16], V6.B16
+	VTBL   V7.B16, [V31.B16], V7.B16
+	VEOR   V4.B16, V0.B16, V0.B16
+	VEOR   V5.B16, V1.B16, V1.B16
+	VEOR   V6.B16, V2.B16, V2.B16
+	VEOR   V7.B16, V3.B16, V3.B16
+	VST1.P [V0.B16, V1.B16, V2.B16, V3.B16], 64(R0)
+	SUBS   $64, R2, R2
+	BNE    loop
+	RET
