@@ -291,7 +291,7 @@ func (s *session) admitSourceLocked(c *child, reply protocol.SubscribeReply) (pr
 		if v := s.victimLocked(who, stripe); v != nil {
 			delete(s.children, v)
 			out = append(out, v)
-			a = treebuild.Admission{Accept: true, Slot: treebuild.SlotRelay, Displace: -1}
+			a = treebuild.SlotDecision{Accept: true, Slot: treebuild.SlotRelay, Displace: -1}
 		}
 	}
 	if !a.Accept {

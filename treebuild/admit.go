@@ -211,8 +211,8 @@ func Reference(siblings []float64, capacity float64, relayChildren int) float64 
 	return ref
 }
 
-// Admission is the decision on a newcomer.
-type Admission struct {
+// SlotDecision is the decision on a newcomer: the slot it gets, if any.
+type SlotDecision struct {
 	// Accept reports whether the newcomer gets a slot.
 	Accept bool
 	// Slot is the slot it gets.
@@ -231,7 +231,7 @@ type Admission struct {
 // after Probation. A child that has shown life is never displaced: whoever
 // reads keeps what it has, and identities that read nothing hold a slot
 // against a newcomer for Probation at most.
-func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool) Admission {
+func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool) SlotDecision {
 	if probe {
 		n := 0
 		for _, k := range kids {
@@ -240,12 +240,12 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 			}
 		}
 		if n < p.ProbeSlots {
-			return Admission{Accept: true, Slot: SlotProbe, Displace: -1}
+			return SlotDecision{Accept: true, Slot: SlotProbe, Displace: -1}
 		}
 		if i := p.displaceable(kids, SlotProbe); i >= 0 {
-			return Admission{Accept: true, Slot: SlotProbe, Displace: i}
+			return SlotDecision{Accept: true, Slot: SlotProbe, Displace: i}
 		}
-		return Admission{Displace: -1}
+		return SlotDecision{Displace: -1}
 	}
 	relays, leaves := 0, 0
 	for _, k := range kids {
@@ -257,20 +257,20 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 		}
 	}
 	if !demoted && relays < relaySlots {
-		return Admission{Accept: true, Slot: SlotRelay, Displace: -1}
+		return SlotDecision{Accept: true, Slot: SlotRelay, Displace: -1}
 	}
 	if leaves < p.LeafSlots {
-		return Admission{Accept: true, Slot: SlotLeaf, Displace: -1}
+		return SlotDecision{Accept: true, Slot: SlotLeaf, Displace: -1}
 	}
 	if !demoted && relaySlots > 0 {
 		if i := p.displaceable(kids, SlotRelay); i >= 0 {
-			return Admission{Accept: true, Slot: SlotRelay, Displace: i}
+			return SlotDecision{Accept: true, Slot: SlotRelay, Displace: i}
 		}
 	}
 	if i := p.displaceable(kids, SlotLeaf); i >= 0 {
-		return Admission{Accept: true, Slot: SlotLeaf, Displace: i}
+		return SlotDecision{Accept: true, Slot: SlotLeaf, Displace: i}
 	}
-	return Admission{Displace: -1}
+	return SlotDecision{Displace: -1}
 }
 
 // displaceable returns the oldest child in slot that has not shown life

@@ -99,22 +99,22 @@ func TestAdmitNewcomer(t *testing.T) {
 		relays  int
 		probe   bool
 		demoted bool
-		want    Admission
+		want    SlotDecision
 	}{
-		{"empty", nil, 1, false, false, Admission{true, SlotRelay, -1}},
-		{"relay taken: leaf", []ChildView{relay(true, old)}, 1, false, false, Admission{true, SlotLeaf, -1}},
+		{"empty", nil, 1, false, false, SlotDecision{true, SlotRelay, -1}},
+		{"relay taken: leaf", []ChildView{relay(true, old)}, 1, false, false, SlotDecision{true, SlotLeaf, -1}},
 		// The lock-out of the issue: the relay slot held by a non-reader.
 		// The newcomer does not wait for it: a leaf slot is free.
-		{"relay held by non-reader", []ChildView{relay(false, young)}, 1, false, false, Admission{true, SlotLeaf, -1}},
-		{"demoted never relays", nil, 1, false, true, Admission{true, SlotLeaf, -1}},
-		{"all full of young non-readers", []ChildView{relay(false, young), leaf(false, young), leaf(false, young)}, 1, false, false, Admission{Displace: -1}},
-		{"displace old non-reader relay first", []ChildView{leaf(false, old), relay(false, old), leaf(false, old)}, 1, false, false, Admission{true, SlotRelay, 1}},
-		{"displace the oldest non-reader leaf", []ChildView{relay(true, old), leaf(false, old), leaf(false, 2*old)}, 1, false, false, Admission{true, SlotLeaf, 2}},
-		{"readers are never displaced", []ChildView{relay(true, old), leaf(true, old), leaf(true, old)}, 1, false, false, Admission{Displace: -1}},
-		{"demoted does not take a relay slot by displacement", []ChildView{relay(false, old), leaf(true, old), leaf(true, old)}, 1, false, true, Admission{Displace: -1}},
-		{"probe free", []ChildView{relay(true, old)}, 1, true, false, Admission{true, SlotProbe, -1}},
-		{"probe full", []ChildView{{Slot: SlotProbe, Alive: true, Age: old}}, 1, true, false, Admission{Displace: -1}},
-		{"probe displaces dead probe", []ChildView{{Slot: SlotProbe, Age: old}}, 1, true, false, Admission{true, SlotProbe, 0}},
+		{"relay held by non-reader", []ChildView{relay(false, young)}, 1, false, false, SlotDecision{true, SlotLeaf, -1}},
+		{"demoted never relays", nil, 1, false, true, SlotDecision{true, SlotLeaf, -1}},
+		{"all full of young non-readers", []ChildView{relay(false, young), leaf(false, young), leaf(false, young)}, 1, false, false, SlotDecision{Displace: -1}},
+		{"displace old non-reader relay first", []ChildView{leaf(false, old), relay(false, old), leaf(false, old)}, 1, false, false, SlotDecision{true, SlotRelay, 1}},
+		{"displace the oldest non-reader leaf", []ChildView{relay(true, old), leaf(false, old), leaf(false, 2*old)}, 1, false, false, SlotDecision{true, SlotLeaf, 2}},
+		{"readers are never displaced", []ChildView{relay(true, old), leaf(true, old), leaf(true, old)}, 1, false, false, SlotDecision{Displace: -1}},
+		{"demoted does not take a relay slot by displacement", []ChildView{relay(false, old), leaf(true, old), leaf(true, old)}, 1, false, true, SlotDecision{Displace: -1}},
+		{"probe free", []ChildView{relay(true, old)}, 1, true, false, SlotDecision{true, SlotProbe, -1}},
+		{"probe full", []ChildView{{Slot: SlotProbe, Alive: true, Age: old}}, 1, true, false, SlotDecision{Displace: -1}},
+		{"probe displaces dead probe", []ChildView{{Slot: SlotProbe, Age: old}}, 1, true, false, SlotDecision{true, SlotProbe, 0}},
 	}
 	for _, tc := range cases {
 		if got := p.Admit(tc.kids, tc.relays, tc.probe, tc.demoted); got != tc.want {
