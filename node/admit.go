@@ -38,6 +38,9 @@ const (
 	lifeBytes = 512 << 10
 	// writeStall is how long one write to a live child may block.
 	writeStall = 10 * time.Second
+	// stallFor is how long a write to a child blocks, or a child gets
+	// nothing, before its stream counts as taking nothing now.
+	stallFor = 100 * time.Millisecond
 	// linkAlpha weighs the latest check interval in a child's link-bound
 	// share (about half a second of memory at slowCheck).
 	linkAlpha = 0.2
@@ -198,6 +201,11 @@ func (c *child) viewLocked(now time.Time) treebuild.ChildView {
 	}
 	if c.probe {
 		v.Slot = treebuild.SlotProbe
+	}
+	if lw := c.adm.lw; lw != nil {
+		since := lw.inSince.Load()
+		v.Stalled = since != 0 && now.Sub(time.Unix(0, since)) >= stallFor ||
+			lw.written.Load() == 0 && v.Age >= stallFor
 	}
 	return v
 }

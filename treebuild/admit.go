@@ -62,6 +62,9 @@ type ChildView struct {
 	// is what limits the rate, near 0 when the parent (its generator or an
 	// upload limit) is.
 	LinkBound float64
+	// Stalled reports that the child's stream takes nothing now: a write
+	// to it has been blocked for a while, or nothing was written to it.
+	Stalled bool
 }
 
 // AdmitPolicy holds the admission rules of a parent.
@@ -274,11 +277,13 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 }
 
 // displaceable returns the oldest child in slot that has not shown life
-// after Probation, or -1.
+// after Probation and whose stream takes nothing now, or -1. (A newcomer
+// that reads but has not said so yet, on a slow or loaded path, keeps its
+// slot until LifeGrace.)
 func (p AdmitPolicy) displaceable(kids []ChildView, slot Slot) int {
 	best := -1
 	for i, k := range kids {
-		if k.Slot != slot || k.Alive || k.Age < p.Probation {
+		if k.Slot != slot || k.Alive || k.Age < p.Probation || !k.Stalled {
 			continue
 		}
 		if best < 0 || k.Age > kids[best].Age {

@@ -87,11 +87,13 @@ func TestAdmitNewcomer(t *testing.T) {
 	p.ProbeSlots = 1
 	young := 100 * time.Millisecond
 	old := time.Second
+	// A child that has not shown life is taken as stalled here; see
+	// TestAdmitSparesReadingNewcomer for one that is not.
 	relay := func(alive bool, age time.Duration) ChildView {
-		return ChildView{Slot: SlotRelay, Alive: alive, Age: age}
+		return ChildView{Slot: SlotRelay, Alive: alive, Age: age, Stalled: !alive}
 	}
 	leaf := func(alive bool, age time.Duration) ChildView {
-		return ChildView{Slot: SlotLeaf, Alive: alive, Age: age}
+		return ChildView{Slot: SlotLeaf, Alive: alive, Age: age, Stalled: !alive}
 	}
 	cases := []struct {
 		name    string
@@ -114,7 +116,7 @@ func TestAdmitNewcomer(t *testing.T) {
 		{"demoted does not take a relay slot by displacement", []ChildView{relay(false, old), leaf(true, old), leaf(true, old)}, 1, false, true, SlotDecision{Displace: -1}},
 		{"probe free", []ChildView{relay(true, old)}, 1, true, false, SlotDecision{true, SlotProbe, -1}},
 		{"probe full", []ChildView{{Slot: SlotProbe, Alive: true, Age: old}}, 1, true, false, SlotDecision{Displace: -1}},
-		{"probe displaces dead probe", []ChildView{{Slot: SlotProbe, Age: old}}, 1, true, false, SlotDecision{true, SlotProbe, 0}},
+		{"probe displaces dead probe", []ChildView{{Slot: SlotProbe, Age: old, Stalled: true}}, 1, true, false, SlotDecision{true, SlotProbe, 0}},
 	}
 	for _, tc := range cases {
 		if got := p.Admit(tc.kids, tc.relays, tc.probe, tc.demoted); got != tc.want {
@@ -136,5 +138,23 @@ func TestIPAllows(t *testing.T) {
 		if got := p.IPAllows(n); got != want {
 			t.Errorf("%d unproven: got %v, want %v", n, got, want)
 		}
+	}
+}
+
+func TestAdmitSparesReadingNewcomer(t *testing.T) {
+	p := DefaultAdmitPolicy()
+	p.LeafSlots = 1
+	// Old enough, no sign of life yet, but its stream takes what it is
+	// sent: not displaced.
+	reading := []ChildView{
+		{Slot: SlotRelay, Age: time.Second},
+		{Slot: SlotLeaf, Age: time.Second},
+	}
+	if got := p.Admit(reading, 1, false, false); got.Accept {
+		t.Fatalf("a reading newcomer was displaced: %+v", got)
+	}
+	reading[1].Stalled = true
+	if got := p.Admit(reading, 1, false, false); !got.Accept || got.Displace != 1 {
+		t.Fatalf("a stalled one was not: %+v", got)
 	}
 }
