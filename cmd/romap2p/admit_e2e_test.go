@@ -210,3 +210,46 @@ func TestKillLoop(t *testing.T) {
 	t.Logf("20 runs: %d killed, %d completed before the kill; final file correct", killed, completed)
 }
 
+
+// TestDiskFull fetches into a 9 MiB file system a file of 12 MiB: the get
+// fails with an error that says the disk is full, and nothing is left
+// under the final name. The file system is a tmpfs this test mounts and
+// unmounts (root only; skipped otherwise).
+func TestDiskFull(t *testing.T) {
+	bin := buildBinary(t)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small file system needs root")
+	}
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small")
+	if err := os.Mkdir(small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=9m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(small, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", small, err)
+		}
+	})
+	data := writeRandom(t, filepath.Join(dir, "in.bin"), 12<<20, 10)
+	srv := start(t, bin, "serve", "--stripes", "4", "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off",
+		"--repo", filepath.Join(dir, "serve-repo"), filepath.Join(dir, "in.bin"))
+	m := srv.expectLine(t, getHintRE, 30*time.Second)
+	c, boot := m[1], m[2]
+	out := filepath.Join(small, "file")
+	p := start(t, bin, "get", c, "--stripes", "4", "--bootstrap", boot, "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off",
+		"--repo", filepath.Join(dir, "get-repo"), "-o", out)
+	code := p.wait(t, 2*time.Minute)
+	t.Logf("get into a 9 MiB file system: exit %d, stderr: %s", code, strings.TrimSpace(p.stderr.String()))
+	if code == 0 {
+		t.Fatal("get succeeded on a full disk")
+	}
+	if !strings.Contains(strings.ToLower(p.stderr.String()), "no space") {
+		t.Errorf("the error does not say the disk is full")
+	}
+	if b, err := os.ReadFile(out); err == nil && !bytes.Equal(b, data) {
+		t.Fatalf("%d bytes under the final name, not the file", len(b))
+	}
+}
