@@ -46,27 +46,6 @@ const (
 	linkAlpha = 0.2
 )
 
-// WithAdmission sets the rules by which this node takes and keeps
-// children (default treebuild.DefaultAdmitPolicy()).
-func WithAdmission(p treebuild.AdmitPolicy) Option {
-	return func(c *config) error {
-		if err := p.Validate(); err != nil {
-			return fmt.Errorf("WithAdmission: %w", err)
-		}
-		c.admit = p
-		c.admitSet = true
-		return nil
-	}
-}
-
-// admission returns the node's admission policy.
-func (c *config) admission() treebuild.AdmitPolicy {
-	if !c.admitSet {
-		return treebuild.DefaultAdmitPolicy()
-	}
-	return c.admit
-}
-
 // childAdmission is a child's standing at its parent.
 type childAdmission struct {
 	slot  treebuild.Slot // session mu
@@ -142,23 +121,23 @@ func remoteIP(st network.Stream) string {
 
 // ipAllowsLocked reports whether c's address may have one more child that
 // has not shown life yet.
-func (s *session) ipAllowsLocked(c *child) bool {
+func (d *downside) ipAllowsLocked(c *child) bool {
 	if c.adm.ip == "" {
 		return true
 	}
 	n := 0
-	for o := range s.children {
+	for o := range d.children {
 		if o.adm.ip == c.adm.ip && !o.adm.alive.Load() {
 			n++
 		}
 	}
-	return s.node.cfg.admission().IPAllows(n)
+	return d.s.tuning().Admit.IPAllows(n)
 }
 
 // liveStream wraps the child's stream for its writer.
 func (c *child) liveStream() *liveStream {
 	c.adm.ip = remoteIP(c.stream)
-	c.adm.lw = &liveStream{st: c.stream, c: c, grace: c.s.node.cfg.admission().LifeGrace}
+	c.adm.lw = &liveStream{st: c.stream, c: c, grace: c.s.tuning().Admit.LifeGrace}
 	return c.adm.lw
 }
 
@@ -169,7 +148,7 @@ func (c *child) armLife() {
 		_ = c.stream.SetReadDeadline(time.Time{})
 		return
 	}
-	_ = c.stream.SetReadDeadline(c.started.Add(c.s.node.cfg.admission().LifeGrace))
+	_ = c.stream.SetReadDeadline(c.started.Add(c.s.tuning().Admit.LifeGrace))
 }
 
 // showLife records that the child reads: its read deadline goes.
@@ -226,66 +205,119 @@ func (c *child) sampleLinkLocked(now time.Time) {
 	c.adm.linkMark, c.adm.linkAt = b, now
 }
 
+// admitOwnLocked decides, under d.mu, on the subscriptions this file's
+// rules cover: probes everywhere, and stripe subscriptions at the original
+// source. It reports false for the others (treebuild.Admit decides those).
+// The children it removes are returned for tellAdmission.
+func (d *downside) admitOwnLocked(c *child, onPath, whole bool, reply *protocol.SubscribeReply) (handled bool, gone admissionGone) {
+	if onPath || whole {
+		return false, gone
+	}
+	if c.probe {
+		var v *child
+		*reply, v = d.admitProbeLocked(c, *reply)
+		if v != nil {
+			gone.displaced = append(gone.displaced, v)
+		}
+		return true, gone
+	}
+	if !d.s.origin() {
+		return false, gone
+	}
+	gone.dead, gone.slow = d.judgeChildrenLocked()
+	var out []*child
+	*reply, out = d.admitSourceLocked(c, *reply)
+	gone.displaced = append(gone.displaced, out...)
+	return true, gone
+}
+
+// admissionGone are the children an admission removed.
+type admissionGone struct {
+	dead, slow, displaced []*child
+}
+
+// tellAdmission tells the children an admission removed why they go (after
+// d.mu is released).
+func (d *downside) tellAdmission(g admissionGone) {
+	d.dropDead(g.dead)
+	d.dropSlow(g.slow)
+	for _, v := range g.displaced {
+		d.spawn(func() { v.closeWith(protocol.GoodbyeEvicted, "the slot goes to another subscriber") })
+	}
+}
+
 // admitProbeLocked takes a probe if a probe slot is free or held by a probe
 // that has shown no life after probation.
-func (s *session) admitProbeLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, *child, bool) {
-	if !s.ipAllowsLocked(c) {
-		reply.Reason = "full"
-		return reply, nil, false
+func (d *downside) admitProbeLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, *child) {
+	if !d.ipAllowsLocked(c) {
+		reply.Reason = treebuild.RefuseFull.Reason()
+		return reply, nil
 	}
 	now := time.Now()
 	var probes []*child
 	var views []treebuild.ChildView
-	for o := range s.children {
+	for o := range d.children {
 		if o.probe {
 			probes = append(probes, o)
 			views = append(views, o.viewLocked(now))
 		}
 	}
-	a := s.node.cfg.admission().Admit(views, 0, true, false)
+	a := d.s.tuning().Admit.Admit(views, 0, true, false)
 	if !a.Accept {
-		reply.Reason = "full"
-		return reply, nil, false
+		reply.Reason = treebuild.RefuseFull.Reason()
+		return reply, nil
 	}
 	var gone *child
 	if a.Displace >= 0 {
 		gone = probes[a.Displace]
-		delete(s.children, gone)
+		delete(d.children, gone)
 	}
 	c.adm.slot = treebuild.SlotProbe
 	reply.Accepted = true
-	s.children[c] = struct{}{}
-	return reply, gone, true
+	d.children[c] = struct{}{}
+	return reply, gone
+}
+
+// demotedLocked reports whether who lately proved too slow to relay a
+// stripe of the original source: it may take a leaf slot there only.
+func (d *downside) demotedLocked(who peer.ID) bool {
+	until, ok := d.slow[who]
+	if ok && time.Now().After(until) {
+		delete(d.slow, who)
+		return false
+	}
+	return ok
 }
 
 // admitSourceLocked decides, at the original source, on a stripe child.
 // It returns the reply and the children that leave to make room (told
 // after the lock is released).
-func (s *session) admitSourceLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, []*child, bool) {
+func (d *downside) admitSourceLocked(c *child, reply protocol.SubscribeReply) (protocol.SubscribeReply, []*child) {
+	s := d.s
 	who, stripe := c.peer, c.stripe
 	now := time.Now()
 	var out []*child
 	// A new subscription of a peer to a stripe replaces its older one.
-	for o := range s.children {
+	for o := range d.children {
 		if !o.probe && o.peer == who && o.stripe == stripe && o.stripes == c.stripes {
-			delete(s.children, o)
+			delete(d.children, o)
 			out = append(out, o)
 		}
 	}
-	if !s.ipAllowsLocked(c) {
-		return s.refuseFullLocked(reply, stripe), out, false
+	if !d.ipAllowsLocked(c) {
+		return d.refuseFullLocked(reply, stripe), out
 	}
 	var kids []*child
 	var views []treebuild.ChildView
-	for o := range s.children {
-		if !o.probe && o.stripe == stripe && o.stripes == s.stripes {
+	for o := range d.children {
+		if !o.probe && o.stripe == stripe && o.stripes == c.stripes {
 			kids = append(kids, o)
 			views = append(views, o.viewLocked(now))
 		}
 	}
-	limit := s.maxChildrenLocked(stripe)
-	demoted := s.bannedLocked(who)
-	a := s.node.cfg.admission().Admit(views, limit, false, demoted)
+	limit := s.maxChildren(stripe, true)
+	demoted := d.demotedLocked(who)
+	a := s.tuning().Admit.Admit(views, limit, false, demoted)
 	relays := 0
 	for _, v := range views {
 		if v.Slot == treebuild.SlotRelay {
@@ -296,87 +328,114 @@ func (s *session) admitSourceLocked(c *child, reply protocol.SubscribeReply) (pr
 	// of them than the newcomer gives one up (it re-attaches below the
 	// newcomer).
 	if !demoted && s.stripes > 1 && relays >= limit && (!a.Accept || a.Slot != treebuild.SlotRelay) {
-		if v := s.victimLocked(who, stripe); v != nil {
-			delete(s.children, v)
+		all := d.kidsLocked()
+		if i := treebuild.Victim(d.relayStatsLocked(all, now), who, stripe); i >= 0 {
+			v := all[i]
+			delete(d.children, v)
 			out = append(out, v)
 			a = treebuild.SlotDecision{Accept: true, Slot: treebuild.SlotRelay, Displace: -1}
 		}
 	}
 	if !a.Accept {
-		return s.refuseFullLocked(reply, stripe), out, false
+		return d.refuseFullLocked(reply, stripe), out
 	}
 	if a.Displace >= 0 {
-		delete(s.children, kids[a.Displace])
+		delete(d.children, kids[a.Displace])
 		out = append(out, kids[a.Displace])
 	}
 	c.adm.slot = a.Slot
 	reply.Accepted = true
-	s.children[c] = struct{}{}
-	return reply, out, true
+	d.children[c] = struct{}{}
+	return reply, out
 }
 
-// relayUsersLocked counts the source's relay children of stripe other than
-// who's.
-func (s *session) relayUsersLocked(stripe int, who peer.ID) int {
-	n := 0
-	for c := range s.children {
-		if !c.probe && c.stripe == stripe && c.peer != who && !s.isExtraSub(c.stripes) && c.adm.slot == treebuild.SlotRelay {
-			n++
+// relayStatsLocked is statsLocked with every child outside a relay slot
+// marked a probe, so that treebuild.Victim counts relay slots only.
+func (d *downside) relayStatsLocked(kids []*child, now time.Time) []treebuild.ChildStat {
+	st := d.statsLocked(kids, now)
+	for i, c := range kids {
+		if c.adm.slot != treebuild.SlotRelay {
+			st[i].Probe = true
 		}
 	}
-	return n
+	return st
 }
 
-// sourceRoomLocked reports, for a status reply, whether the original source
-// would take asker in stripe now (in a relay slot or a leaf slot).
-func (s *session) sourceRoomLocked(asker peer.ID, stripe int) bool {
+// refuseFullLocked turns reply into a "full" refusal that redirects the
+// subscriber to this node's children in stripe that may be offered as
+// parents (treebuild.Offered): relay children that have shown life.
+func (d *downside) refuseFullLocked(reply protocol.SubscribeReply, stripe int) protocol.SubscribeReply {
+	reply.Reason = treebuild.RefuseFull.Reason()
+	now := time.Now()
+	for o := range d.children {
+		if o.probe || o.stripe != stripe || !treebuild.Offered(o.viewLocked(now)) {
+			continue
+		}
+		if len(reply.Redirect) == protocol.MaxPeers {
+			break
+		}
+		reply.Redirect = append(reply.Redirect, d.s.node.addrInfo(o.peer))
+	}
+	return reply
+}
+
+// originSlots returns, for a status reply at the original source, how many
+// relay children stripe has other than asker's and whether the source
+// would take asker there now (in a relay or a leaf slot). It only reads
+// (an expired demotion is left for admission to clear).
+func (d *downside) originSlots(asker peer.ID, stripe int) (relays int, room bool) {
+	s := d.s
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	now := time.Now()
 	var views []treebuild.ChildView
-	for o := range s.children {
-		if !o.probe && o.stripe == stripe && o.stripes == s.stripes && o.peer != asker {
-			views = append(views, o.viewLocked(now))
+	for o := range d.children {
+		if o.probe || o.stripe != stripe || o.stripes != s.stripes || o.peer == asker {
+			continue
+		}
+		v := o.viewLocked(now)
+		views = append(views, v)
+		if v.Slot == treebuild.SlotRelay {
+			relays++
 		}
 	}
-	return s.node.cfg.admission().Admit(views, s.maxChildrenLocked(stripe), false, s.bannedLocked(asker)).Accept
+	until, demoted := d.slow[asker]
+	demoted = demoted && now.Before(until)
+	return relays, s.tuning().Admit.Admit(views, s.maxChildren(stripe, true), false, demoted).Accept
 }
 
 // judgeChildrenLocked checks the original source's children: those that
 // showed no life in time are dropped, relay children too slow to carry
 // their stripe are demoted (they may come back as leaves only, for
-// slowBan). It returns both, for the caller to tell once the lock is
+// SlowBan). It returns both, for the caller to tell once the lock is
 // released.
-func (s *session) judgeChildrenLocked() (dead, slow []*child) {
-	if s.fetch != nil {
+func (d *downside) judgeChildrenLocked() (dead, slow []*child) {
+	s := d.s
+	if !s.origin() {
 		return nil, nil
 	}
-	p := s.node.cfg.admission()
+	p := s.tuning().Admit
 	now := time.Now()
 	capacity := 0.0
-	relays := map[int][]*child{}
-	for c := range s.children {
+	var relays []*child
+	for c := range d.children {
 		c.sampleLinkLocked(now)
 		capacity += c.cons.Stats().Rate
 		if !c.probe && c.adm.slot == treebuild.SlotRelay {
-			relays[c.stripe] = append(relays[c.stripe], c)
+			relays = append(relays, c)
 		}
 	}
-	nRelays := 0
-	for _, r := range relays {
-		nRelays += len(r)
-	}
 	var rates []float64
-	for c := range s.children {
+	for c := range d.children {
 		var ref float64
 		if !c.probe && c.adm.slot == treebuild.SlotRelay && s.stripes > 1 {
 			rates = rates[:0]
-			for _, r := range relays {
-				for _, o := range r {
-					if o != c {
-						rates = append(rates, o.cons.Stats().Rate)
-					}
+			for _, o := range relays {
+				if o != c {
+					rates = append(rates, o.cons.Stats().Rate)
 				}
 			}
-			ref = treebuild.Reference(rates, capacity, nRelays)
+			ref = treebuild.Reference(rates, capacity, len(relays))
 		}
 		v := c.viewLocked(now)
 		if s.stripes <= 1 && v.Slot == treebuild.SlotRelay {
@@ -386,12 +445,12 @@ func (s *session) judgeChildrenLocked() (dead, slow []*child) {
 		switch p.Judge(v, ref) {
 		case treebuild.DropChild:
 			log.Infow("source drops a child that showed no life", "peer", c.peer, "stripe", c.stripe, "age", v.Age)
-			delete(s.children, c)
+			delete(d.children, c)
 			dead = append(dead, c)
 		case treebuild.DemoteChild:
 			log.Infow("source demotes a stripe child too slow to relay", "peer", c.peer, "stripe", c.stripe, "rate", v.Rate, "ref", ref, "link", v.LinkBound)
-			delete(s.children, c)
-			s.slow[c.peer] = now.Add(slowBan)
+			delete(d.children, c)
+			d.slow[c.peer] = now.Add(s.tuning().SlowBan)
 			slow = append(slow, c)
 		}
 	}
@@ -399,11 +458,11 @@ func (s *session) judgeChildrenLocked() (dead, slow []*child) {
 }
 
 // dropDead ends the subscriptions of children that showed no life.
-func (s *session) dropDead(dead []*child) {
+func (d *downside) dropDead(dead []*child) {
 	for _, c := range dead {
-		s.spawn(func() { c.closeWith(protocol.GoodbyeEvicted, "no sign of life") })
+		d.spawn(func() { c.closeWith(protocol.GoodbyeEvicted, "no sign of life") })
 	}
 	if len(dead) > 0 {
-		s.refreshDemand()
+		d.refreshDemand()
 	}
 }

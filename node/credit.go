@@ -1,11 +1,11 @@
 package node
 
 import (
-	"math"
 	"slices"
 	"time"
 
 	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/treebuild"
 )
 
 // Credits: a receiver tells each parent how many more symbols of each block
@@ -15,27 +15,6 @@ import (
 // among the upstreams in proportion to the rate they deliver, and a credit
 // counts from what the receiver has already received on that stream, so
 // symbols in flight are never granted twice.
-
-const (
-	// creditInterval is how often the credits are worked out again.
-	creditInterval = 20 * time.Millisecond
-	// creditBlocks is how many of its first unfinished blocks a receiver
-	// grants credit for: more than a parent's window (windowBlocks), so a
-	// block entering that window already has a credit.
-	creditBlocks = 2 * windowBlocks
-	// creditRefresh is how often a credit frame is sent even when nothing
-	// changed.
-	creditRefresh = 250 * time.Millisecond
-	// creditWarmup is how long a new upstream is assumed to deliver as fast
-	// as the others, so that it gets credit to show its rate.
-	creditWarmup = time.Second
-	// creditStuck scales down an upstream's share of a block it had credit
-	// for but delivered none of for creditStuckAfter while it delivered
-	// others (a relay that stopped receiving the block because it decoded
-	// it, and does not serve it yet).
-	creditStuck      = 0.1
-	creditStuckAfter = 250 * time.Millisecond
-)
 
 // creditState is what the credit loop remembers about one upstream.
 type creditState struct {
@@ -49,9 +28,10 @@ type creditState struct {
 
 // runCredits grants credits until the session ends or the download
 // completes.
-func (f *fetchState) runCredits() {
-	s := f.s
-	t := time.NewTicker(creditInterval)
+func (up *upside) runCredits() {
+	s, f := up.s, up.s.fetch
+	tu := s.tuning()
+	t := time.NewTicker(tu.CreditInterval)
 	defer t.Stop()
 	states := map[*upstream]*creditState{}
 	var (
@@ -71,7 +51,7 @@ func (f *fetchState) runCredits() {
 		if f.completing.Load() {
 			return
 		}
-		ups = s.creditUpstreams(ups[:0])
+		ups = up.creditUpstreams(ups[:0])
 		for u := range states {
 			if !slices.Contains(ups, u) {
 				delete(states, u)
@@ -80,8 +60,8 @@ func (f *fetchState) runCredits() {
 		if len(ups) == 0 {
 			continue
 		}
-		blocks = f.creditBlocks(blocks[:0])
-		rates = creditRates(ups, rates[:0])
+		blocks = up.creditBlocks(blocks[:0])
+		rates = creditRates(ups, rates[:0], tu.CreditWarmup)
 		probeSwap(ups, rates)
 		// Per upstream and block: the base (symbols received on the stream
 		// so far) first, then the need, so that a symbol arriving in
@@ -109,18 +89,18 @@ func (f *fetchState) runCredits() {
 			for i, u := range ups {
 				w[i] = rates[i]
 				st := states[u]
-				if st.told[b] > uint64(grants[i][j].Base)+1 && now.Sub(st.gotAt[b]) > creditStuckAfter && now.Sub(st.totalAt) < creditStuckAfter {
-					w[i] *= creditStuck
+				if st.told[b] > uint64(grants[i][j].Base)+1 && now.Sub(st.gotAt[b]) > tu.CreditStuckAfter && now.Sub(st.totalAt) < tu.CreditStuckAfter {
+					w[i] *= tu.CreditStuck
 				}
 			}
-			shares = splitNeed(need, w, shares[:0])
+			shares = treebuild.SplitNeed(need, w, shares[:0])
 			for i := range ups {
 				grants[i][j].Allow = uint32(shares[i])
 			}
 		}
 		for i, u := range ups {
 			st := states[u]
-			changed := now.Sub(st.toldAt) >= creditRefresh
+			changed := now.Sub(st.toldAt) >= tu.CreditRefresh
 			for _, c := range grants[i] {
 				if lim := uint64(c.Base) + uint64(c.Allow) + 1; st.told[c.SBN] != lim {
 					changed = true
@@ -148,12 +128,14 @@ func (f *fetchState) runCredits() {
 	}
 }
 
-// creditBlocks appends the blocks that get credits: the first creditBlocks
-// blocks neither decoded nor holding enough symbols.
-func (f *fetchState) creditBlocks(dst []int) []int {
-	s := f.s
-	fin := s.upstreamFinished()
-	for b := 0; b < s.blocks() && len(dst) < creditBlocks; b++ {
+// creditBlocks appends the blocks that get credits: the first ones
+// (twice a parent's window, so that a block entering that window already
+// has a credit) neither decoded nor holding enough symbols.
+func (up *upside) creditBlocks(dst []int) []int {
+	s := up.s
+	fin := s.blocks.wanted()
+	limit := 2 * s.tuning().WindowBlocks
+	for b := 0; b < s.numBlocks() && len(dst) < limit; b++ {
 		if !fin.Has(uint8(b)) {
 			dst = append(dst, b)
 		}
@@ -165,15 +147,15 @@ func (f *fetchState) creditBlocks(dst []int) []int {
 // stripe) starts with, sent with the subscription itself so that the parent
 // never sends without them: the share of each block's need that the credit
 // loop would give an upstream as fast as the others (a probe: as its
-// stripe's parents and half as much again). Nil when the subscription gets
-// no credits.
-func (f *fetchState) initialCredits(stripes, stripe int, probe bool) []protocol.Credit {
-	s := f.s
+// stripe's parents and half as much again), split as the loop splits
+// (treebuild.ShareOf). Nil when the subscription gets no credits.
+func (up *upside) initialCredits(stripes, stripe int, probe bool) []protocol.Credit {
+	s, f := up.s, up.s.fetch
 	if probe && s.stripes == 1 {
 		return nil
 	}
-	ups := s.creditUpstreams(nil)
-	rates := creditRates(ups, nil)
+	ups := up.creditUpstreams(nil)
+	rates := creditRates(ups, nil, s.tuning().CreditWarmup)
 	probeSwap(ups, rates)
 	mine, total, mean := 0.0, 0.0, 0.0
 	for i, u := range ups {
@@ -192,11 +174,10 @@ func (f *fetchState) initialCredits(stripes, stripe int, probe bool) []protocol.
 	default:
 		mine = max(mean, 1)
 	}
-	share := mine / (total + mine)
 	var out []protocol.Credit
-	for _, b := range f.creditBlocks(nil) {
+	for _, b := range up.creditBlocks(nil) {
 		need := max(0, int(f.need[b].Load())-f.spill.seenCount(b))
-		out = append(out, protocol.Credit{SBN: uint8(b), Allow: uint32(math.Ceil(float64(need) * share))})
+		out = append(out, protocol.Credit{SBN: uint8(b), Allow: uint32(treebuild.ShareOf(need, mine, total))})
 	}
 	return out
 }
@@ -211,11 +192,11 @@ func (f *fetchState) kickCredits() {
 
 // creditUpstreams appends the upstreams that get credits: all, but probes
 // only when the stream is striped.
-func (s *session) creditUpstreams(dst []*upstream) []*upstream {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for u := range s.upstreams {
-		if !u.probe || s.stripes > 1 {
+func (up *upside) creditUpstreams(dst []*upstream) []*upstream {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	for u := range up.set {
+		if !u.probe || up.s.stripes > 1 {
 			dst = append(dst, u)
 		}
 	}
@@ -257,14 +238,14 @@ func probeSwap(ups []*upstream, rates []float64) {
 }
 
 // creditRates appends each upstream's delivery rate (all symbols, bytes/s);
-// one younger than creditWarmup counts at least as the mean of the others.
-func creditRates(ups []*upstream, dst []float64) []float64 {
+// one younger than warmup counts at least as the mean of the others.
+func creditRates(ups []*upstream, dst []float64, warmup time.Duration) []float64 {
 	now := time.Now()
 	sum, n := 0.0, 0
 	for _, u := range ups {
 		r := u.rawMeter.rate()
 		dst = append(dst, r)
-		if now.Sub(u.started) >= creditWarmup {
+		if now.Sub(u.started) >= warmup {
 			sum += r
 			n++
 		}
@@ -274,47 +255,9 @@ func creditRates(ups []*upstream, dst []float64) []float64 {
 		mean = sum / float64(n)
 	}
 	for i, u := range ups {
-		if now.Sub(u.started) < creditWarmup || dst[i] <= 0 {
+		if now.Sub(u.started) < warmup || dst[i] <= 0 {
 			dst[i] = max(dst[i], mean)
 		}
-	}
-	return dst
-}
-
-// splitNeed splits need symbols over weights w in proportion, in whole
-// symbols that add up to need (largest remainders round up).
-func splitNeed(need int, w []float64, dst []int) []int {
-	total := 0.0
-	for _, x := range w {
-		total += max(x, 0)
-	}
-	if total <= 0 {
-		for i := range w {
-			dst = append(dst, need/len(w))
-			if i < need%len(w) {
-				dst[i]++
-			}
-		}
-		return dst
-	}
-	rem := make([]float64, len(w))
-	left := need
-	for i, x := range w {
-		exact := float64(need) * max(x, 0) / total
-		n := int(exact)
-		dst = append(dst, n)
-		rem[i] = exact - float64(n)
-		left -= n
-	}
-	for ; left > 0; left-- {
-		best := 0
-		for i := range rem {
-			if rem[i] > rem[best] {
-				best = i
-			}
-		}
-		dst[best]++
-		rem[best] = -1
 	}
 	return dst
 }

@@ -62,13 +62,13 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 		o(&cfg)
 	}
 	if s := n.session(c); s != nil {
-		return s.wait(ctx)
+		return s.blocks.wait(ctx)
 	}
 	m, mb, err := n.findManifest(ctx, c, &cfg)
 	if err != nil {
 		return err
 	}
-	s, err := newSession(n, c, m, mb)
+	s, err := newSession(n, c, m, mb, roleFetcher)
 	if err != nil {
 		return err
 	}
@@ -83,11 +83,11 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 		return err
 	}
 	fs.start()
-	if have := s.finishedSet(); have.HasAll(s.blocks()) {
+	if have := s.blocks.finishedSet(); have.HasAll(s.numBlocks()) {
 		// Everything was already here from an earlier run.
 		fs.complete()
 	}
-	err = s.wait(ctx)
+	err = s.blocks.wait(ctx)
 	if err != nil && ctx.Err() != nil {
 		// Interrupted: keep what we have for a resume.
 		n.dropSession(s)
@@ -96,27 +96,11 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 	return err
 }
 
-// wait blocks until the session has the whole file, or ctx ends.
-func (s *session) wait(ctx context.Context) error {
-	select {
-	case <-s.doneCh:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.doneErr
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// manifestPatience is how long Get keeps asking for a manifest nobody has
-// yet (peers may be about to get it themselves).
-const manifestPatience = time.Minute
-
 // findManifest asks candidate peers for the manifest of c until one answers
 // with bytes that match the CID, retrying for a while: in an asynchronous
 // swarm a given parent may not have started its own download yet.
 func (n *Node) findManifest(ctx context.Context, c cid.Cid, cfg *getConfig) (*protocol.Manifest, []byte, error) {
-	deadline := time.Now().Add(manifestPatience)
+	deadline := time.Now().Add(n.cfg.tuning.ManifestPatience)
 	delay := 20 * time.Millisecond
 	for {
 		m, mb, err := n.findManifestOnce(ctx, c, cfg)
@@ -176,7 +160,7 @@ func (n *Node) findManifestOnce(ctx context.Context, c cid.Cid, cfg *getConfig) 
 
 // fetchManifest fetches and verifies the manifest of c from one peer.
 func (n *Node) fetchManifest(ctx context.Context, ai peer.AddrInfo, c cid.Cid) (*protocol.Manifest, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.tuning.HandshakeTimeout)
 	defer cancel()
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
@@ -203,10 +187,14 @@ func (n *Node) fetchManifest(ctx context.Context, ai peer.AddrInfo, c cid.Cid) (
 	return m, mb, nil
 }
 
-// fetchState is the receiving half of a session: the partial output file,
-// the spill store, the sink that records symbols and the decoder.
+// fetchState is the fetcher of a download: the partial output file, the
+// spill store, the resume state, the sink that records every symbol that
+// enters the ring and the decoders. Its group runs the sink, the decoders
+// and the delayed writes; the session's close waits for it before it
+// closes the files.
 type fetchState struct {
 	s        *session
+	g        group
 	cfg      *getConfig
 	out      string
 	partPath string
@@ -222,15 +210,6 @@ type fetchState struct {
 	decoding   []atomic.Bool
 	decodeCh   chan int
 
-	mu    sync.Mutex
-	known map[peer.ID]peer.AddrInfo // peers seen for this content
-	bad   map[peer.ID]time.Time     // peers that fed bad symbols
-	// seeds are peers known to hold the whole file; extraRefused those
-	// that refused or dropped an extra subscription lately.
-	seeds        map[peer.ID]time.Time
-	extraRefused map[peer.ID]time.Time
-	origins      map[peer.ID]bool // peers that announced role source
-
 	completeOnce sync.Once
 	completing   atomic.Bool // set once every block is here: stop finding parents
 	stateMu      sync.Mutex  // serialises state saves with the final cleanup
@@ -240,7 +219,7 @@ type fetchState struct {
 	stateAt      time.Time         // when it was written
 	statePending bool              // a delayed write is scheduled
 	started      time.Time
-	doneAt       time.Time
+	doneAt       atomic.Int64 // unix nanoseconds of completion, 0 before
 }
 
 // openFetch prepares the output and spill files, resuming an earlier partial
@@ -253,17 +232,11 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		out:        out,
 		partPath:   out + ".part",
 		stateDir:   out + ".romap2p",
-		need:       make([]atomic.Int32, s.blocks()),
+		need:       make([]atomic.Int32, s.numBlocks()),
 		creditKick: make(chan struct{}, 1),
-		decoding:   make([]atomic.Bool, s.blocks()),
-		decodeCh:   make(chan int, s.blocks()),
-		known:      make(map[peer.ID]peer.AddrInfo),
-		bad:        make(map[peer.ID]time.Time),
-
-		seeds:        make(map[peer.ID]time.Time),
-		extraRefused: make(map[peer.ID]time.Time),
-		origins:      make(map[peer.ID]bool),
-		started:      time.Now(),
+		decoding:   make([]atomic.Bool, s.numBlocks()),
+		decodeCh:   make(chan int, s.numBlocks()),
+		started:    time.Now(),
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return nil, fmt.Errorf("output directory: %w", err)
@@ -289,24 +262,25 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		return nil, fmt.Errorf("partial output: %w", err)
 	}
 	// Blocks recorded as done are checked again: nothing unverified counts.
-	for b := 0; b < s.blocks(); b++ {
+	for b := 0; b < s.numBlocks(); b++ {
 		if done.Has(uint8(b)) && f.verifyWritten(b) {
-			s.markFinishedLocked(b)
-			s.finishedAt[b] = time.Now().Add(-serveGrace)
+			// Decoded in an earlier run: served at once.
+			s.blocks.markFinished(b, time.Now().Add(-s.tuning().ServeGrace))
 		}
 	}
-	ks := make([]int, s.blocks())
+	ks := make([]int, s.numBlocks())
 	for b := range ks {
 		ks[b] = s.oti.BlockSymbols(b)
 		f.need[b].Store(int32(ks[b]))
 	}
-	f.spill, err = openSpill(f.stateDir, s.t, ks, func(b int) bool { return s.finished.Has(uint8(b)) }, s.node.cfg.spillMemory)
+	f.spill, err = openSpill(f.stateDir, s.t, ks, func(b int) bool { return s.isFinished(uint8(b)) }, s.node.cfg.spillMemory)
 	if err != nil {
 		part.Close()
 		return nil, err
 	}
-	if n := s.finished.Count(); n > 0 {
-		log.Infow("resuming", "cid", s.cid, "blocks done", n, "of", s.blocks())
+	if have := s.blocks.finishedSet(); have.Count() > 0 {
+		n := have.Count()
+		log.Infow("resuming", "cid", s.cid, "blocks done", n, "of", s.numBlocks())
 	}
 	return f, nil
 }
@@ -338,14 +312,8 @@ func (f *fetchState) loadState() (protocol.BlockSet, error) {
 	return set, nil
 }
 
-// stateEvery is the least time between two writes of the resume state. A
-// fast download finishes dozens of blocks a second; a block finished since
-// the last write is fetched again after a crash, and nothing unverified is
-// ever trusted (blocks recorded done are checked again on resume).
-const stateEvery = 250 * time.Millisecond
-
 // saveState records the finished blocks for a resume: at once if the last
-// write is stateEvery old, otherwise a little later (and on close).
+// write is StateEvery old, otherwise a little later (and on close).
 func (f *fetchState) saveState(set protocol.BlockSet) error {
 	f.stateMu.Lock()
 	defer f.stateMu.Unlock()
@@ -353,11 +321,11 @@ func (f *fetchState) saveState(set protocol.BlockSet) error {
 		return nil // download complete: nothing left to resume
 	}
 	f.stateWant = set
-	if wait := stateEvery - time.Since(f.stateAt); wait > 0 {
+	if wait := f.s.tuning().StateEvery - time.Since(f.stateAt); wait > 0 {
 		if !f.statePending {
 			f.statePending = true
 			s := f.s
-			s.g.Go(func() {
+			f.g.Go(func() {
 				t := time.NewTimer(wait)
 				defer t.Stop()
 				select {
@@ -429,13 +397,12 @@ func (f *fetchState) start() {
 	}
 	// Two decoders: blocks complete one window after another, and decoding
 	// one while the next is verified keeps up with fast links.
-	s.g.Go(f.runSink)
-	s.g.Go(f.runCredits)
-	s.g.Go(f.runDecoder)
-	s.g.Go(f.runDecoder)
-	s.g.Go(f.manageParents)
+	f.g.Go(f.runSink)
+	f.g.Go(f.runDecoder)
+	f.g.Go(f.runDecoder)
+	s.up.start(f.cfg)
 	// Blocks that already hold enough symbols from an earlier run.
-	for b := 0; b < s.blocks(); b++ {
+	for b := 0; b < s.numBlocks(); b++ {
 		if !s.isFinished(uint8(b)) && f.spill.count(b) >= int(f.need[b].Load()) {
 			f.scheduleDecode(b)
 		}
@@ -455,7 +422,7 @@ func (f *fetchState) runSink() {
 			return
 		}
 		b := int(sbn)
-		if b >= s.blocks() || s.isFinished(sbn) {
+		if b >= s.numBlocks() || s.isFinished(sbn) {
 			continue
 		}
 		n, err := f.spill.add(b, esi, data)
@@ -469,23 +436,12 @@ func (f *fetchState) runSink() {
 	}
 }
 
-// isFinished reports whether block sbn is decoded. It is read for every
-// arriving symbol, so it reads an atomic copy of the finished set.
-func (s *session) isFinished(sbn uint8) bool {
-	return s.finishedBits[sbn>>6].Load()&(1<<(sbn&63)) != 0
-}
-
-// markFinishedLocked adds block b to the finished set (s.mu held).
-func (s *session) markFinishedLocked(b int) {
-	s.finished.Add(uint8(b))
-	s.finishedBits[b>>6].Or(1 << (b & 63))
-}
-
 // scheduleDecode queues block b for decoding and, since it holds enough
 // symbols, tells the parents to stop sending it.
 func (f *fetchState) scheduleDecode(b int) {
 	if f.decoding[b].CompareAndSwap(false, true) {
-		f.s.setPending(b, true)
+		f.s.blocks.setPending(b, true)
+		f.s.up.reportFinished()
 		f.decodeCh <- b
 	}
 }
@@ -556,7 +512,8 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		if err := dec.Decode(buf); err != nil {
 			if errors.Is(err, fountain.ErrNeedMore) {
 				f.need[b].Store(int32(have + 1))
-				s.setPending(b, false) // parents: send more of this block
+				s.blocks.setPending(b, false) // parents: send more of this block
+				s.up.reportFinished()
 				return nil
 			}
 			return fmt.Errorf("decode block %d: %w", b, err)
@@ -566,30 +523,26 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		// Some parent fed bad symbols. Nothing is written; the block is
 		// collected again and the current parents are distrusted.
 		log.Warnw("block failed its hash: collecting it again", "cid", s.cid, "block", b)
-		f.distrustParents()
+		s.up.distrust()
 		f.need[b].Store(int32(s.oti.BlockSymbols(b)))
 		err := f.spill.discard(b)
-		s.setPending(b, false)
+		s.blocks.setPending(b, false)
+		s.up.reportFinished()
 		return err
 	}
 	if _, err := f.part.WriteAt(buf, s.oti.BlockOffset(b)); err != nil {
 		return fmt.Errorf("write block %d: %w", b, err)
 	}
 	startWriteback(f.part, s.oti.BlockOffset(b), int64(len(buf)))
-	s.mu.Lock()
-	s.markFinishedLocked(b)
-	s.finishedAt[b] = time.Now()
-	s.pending.Remove(uint8(b))
-	set := s.finished
-	s.mu.Unlock()
+	set := s.blocks.markFinished(b, time.Now())
 	// Once the grace has passed, the generator may make repair symbols of
 	// the block.
-	s.g.Go(func() {
-		t := time.NewTimer(serveGrace)
+	f.g.Go(func() {
+		t := time.NewTimer(s.tuning().ServeGrace)
 		defer t.Stop()
 		select {
 		case <-t.C:
-			s.refreshDemand()
+			s.down.refreshDemand()
 		case <-s.ctx.Done():
 		}
 	})
@@ -597,9 +550,9 @@ func (f *fetchState) decode(b int, buf []byte) error {
 	if err := f.saveState(set); err != nil {
 		return err
 	}
-	s.refreshDemand() // the generator can serve this block now
-	s.reportFinished()
-	if set.HasAll(s.blocks()) {
+	s.down.refreshDemand() // the generator can serve this block now
+	s.up.reportFinished()
+	if set.HasAll(s.numBlocks()) {
 		f.complete()
 	}
 	return nil
@@ -612,26 +565,24 @@ func (f *fetchState) complete() {
 	f.completing.Store(true)
 	f.completeOnce.Do(func() {
 		s := f.s
-		f.doneAt = time.Now()
+		f.doneAt.Store(time.Now().UnixNano())
 		// Every block is verified and written: serve them all at once,
 		// before the sync, so that children waiting for the last blocks do
 		// not wait for the disk. The generator already runs over our copy
 		// (the descriptor survives the rename).
-		s.stopUpstreams()
+		s.up.stop()
 		if f.sink != nil {
 			_ = f.sink.Close()
 		}
-		s.markComplete()
+		s.blocks.markComplete()
+		s.down.refreshDemand()
 		err := f.finishFile()
 		if err == nil {
 			s.node.provide(s.cid)
 		}
-		s.mu.Lock()
-		s.doneErr = err
-		s.mu.Unlock()
-		close(s.doneCh)
+		s.blocks.end(err)
 		if err == nil {
-			log.Infow("download complete", "cid", s.cid, "file", f.out, "took", f.doneAt.Sub(f.started).Round(time.Millisecond))
+			log.Infow("download complete", "cid", s.cid, "file", f.out, "took", time.Since(f.started).Round(time.Millisecond))
 		}
 	})
 }
@@ -660,22 +611,7 @@ func (f *fetchState) fail(err error) {
 	f.completeOnce.Do(func() {
 		s := f.s
 		log.Errorw("download failed", "cid", s.cid, "err", err)
-		s.mu.Lock()
-		s.doneErr = err
-		s.mu.Unlock()
-		close(s.doneCh)
-	})
-}
-
-// abort ends a download that is not complete with err, quietly (the
-// session is closing).
-func (f *fetchState) abort(err error) {
-	f.completeOnce.Do(func() {
-		s := f.s
-		s.mu.Lock()
-		s.doneErr = err
-		s.mu.Unlock()
-		close(s.doneCh)
+		s.blocks.end(err)
 	})
 }
 
@@ -696,51 +632,4 @@ func (f *fetchState) close() {
 	if f.reader != nil {
 		_ = f.reader.Close()
 	}
-}
-
-// distrustParents marks the current upstreams as bad and drops them.
-func (f *fetchState) distrustParents() {
-	s := f.s
-	s.mu.Lock()
-	ups := make([]*upstream, 0, len(s.upstreams))
-	for u := range s.upstreams {
-		ups = append(ups, u)
-	}
-	s.mu.Unlock()
-	f.mu.Lock()
-	for _, u := range ups {
-		f.bad[u.peer] = time.Now()
-	}
-	f.mu.Unlock()
-	for _, u := range ups {
-		u.close()
-	}
-}
-
-// learn records peers that take part in this content.
-func (f *fetchState) learn(ais ...peer.AddrInfo) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, ai := range ais {
-		if ai.ID == f.s.node.host.ID() || ai.ID == "" {
-			continue
-		}
-		if len(ai.Addrs) > 0 {
-			f.s.node.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
-		}
-		if _, ok := f.known[ai.ID]; !ok || len(ai.Addrs) > 0 {
-			f.known[ai.ID] = ai
-		}
-	}
-}
-
-// knownPeers lists the peers learnt so far.
-func (f *fetchState) knownPeers() []peer.ID {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]peer.ID, 0, len(f.known))
-	for p := range f.known {
-		out = append(out, p)
-	}
-	return out
 }

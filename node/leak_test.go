@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 func TestCloseInFlight(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	dir := t.TempDir()
-	path, _ := writeRandomFile(t, dir, 6<<20, 17)
+	path, want := writeRandomFile(t, dir, 6<<20, 17)
 	// Pairs at different rates, so that probes find better parents and
 	// receivers switch; slow enough that nothing completes before Close.
 	nw := shaper.NewNetwork()
@@ -66,11 +67,16 @@ func TestCloseInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv := make([]*Node, 6)
-	errc := make(chan error, len(recv))
+	type result struct {
+		out string
+		err error
+	}
+	errc := make(chan result, len(recv))
 	for i := range recv {
 		recv[i] = mk()
 		go func() {
-			errc <- recv[i].Get(context.Background(), c, filepath.Join(dir, fmt.Sprint("out", i)), WithPeers(info(src)))
+			out := filepath.Join(dir, fmt.Sprint("out", i))
+			errc <- result{out, recv[i].Get(context.Background(), c, out, WithPeers(info(src)))}
 		}()
 	}
 	// Let them attach, probe and switch for a while.
@@ -116,9 +122,19 @@ func TestCloseInFlight(t *testing.T) {
 			t.Errorf("node %d: Close took %v, more than %v", i, took, closeBound)
 		}
 	}
+	// Every Get returns: with ErrClosed, or (a receiver that completed
+	// while the others closed) with the whole file.
 	for range recv {
-		if err := <-errc; err == nil {
-			t.Error("Get of a closed node returned no error")
+		r := <-errc
+		switch {
+		case errors.Is(r.err, ErrClosed):
+		case r.err == nil:
+			if got := fileHash(t, r.out); got != want {
+				t.Errorf("%s: completed during Close with a wrong file", r.out)
+			}
+			t.Logf("%s completed while the swarm closed", r.out)
+		default:
+			t.Errorf("%s: Get of a closed node: %v, want ErrClosed", r.out, r.err)
 		}
 	}
 	goleak.VerifyNone(t, append([]goleak.Option{before}, leakOptions...)...)

@@ -200,10 +200,8 @@ func TestTooSlowSheds(t *testing.T) {
 		if s == nil {
 			return nil
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		var out []*child
-		for k := range s.children {
+		for _, k := range s.down.list() {
 			if k.stripe == stripe && !k.probe {
 				out = append(out, k)
 			}

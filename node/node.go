@@ -64,8 +64,7 @@ type config struct {
 	scratchDir    string
 	spillMemory   int64
 	shape         func(from, to peer.ID, w io.Writer) io.Writer
-	admit         treebuild.AdmitPolicy // see admission (admit.go)
-	admitSet      bool
+	tuning        Tuning
 }
 
 // ringOptions are the relay options every session's ring gets.
@@ -265,6 +264,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			ringBytes:     defaultRingBytes,
 			encoderCache:  48 << 20,
 			spillMemory:   96 << 20,
+			tuning:        DefaultTuning(),
 		},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -272,6 +272,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 		if err := o(&n.cfg); err != nil {
 			return nil, err
 		}
+	}
+	if err := n.cfg.tuning.Validate(); err != nil {
+		return nil, err
 	}
 	// A 2 s probe and a 12 % hysteresis: on Table I with staggered joins
 	// this settled the tree 18 s after the last join, where the chooser's

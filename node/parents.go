@@ -13,55 +13,46 @@ import (
 	"github.com/romap2p/romap2p/treebuild"
 )
 
-// probeShare: a peer that receives at least this share of its parent's
-// width in a stripe only probes candidates wider than that parent.
-const probeShare = 0.5
-
-// tailShare: once a peer holds this share of the symbols it needs, it stops
-// probing (the stripe managers still fail over).
-const tailShare = 0.8
-
-// stallTimeout is how long a parent may send nothing before it is replaced.
-const stallTimeout = 3 * time.Second
-
-// manageParents keeps one parent per stripe until the download completes.
-func (f *fetchState) manageParents() {
-	s := f.s
-	f.learn(f.cfg.parents...)
-	f.learn(f.cfg.peers...)
-	f.learn(s.node.cfg.bootstrap...)
-	var wg sync.WaitGroup
-	if len(f.cfg.parents) == 0 && s.node.router != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); f.discover() }()
+// start starts the parent choice of a download: one stripe manager per
+// stripe, the extra upstreams, discovery and the credit loop, all in the
+// side's group, until the download completes or the session closes.
+func (up *upside) start(cfg *getConfig) {
+	s := up.s
+	up.cfg = cfg
+	up.book.learn(cfg.parents...)
+	up.book.learn(cfg.peers...)
+	up.book.learn(s.node.cfg.bootstrap...)
+	up.g.Go(up.runCredits)
+	if len(cfg.parents) == 0 && s.node.router != nil {
+		up.g.Go(up.discover)
 	}
 	for i := 0; i < s.stripes; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); f.keepStripe(i) }()
+		up.g.Go(func() { up.keepStripe(i) })
 	}
-	if s.stripes > 1 && len(f.cfg.parents) == 0 {
-		wg.Add(1)
-		go func() { defer wg.Done(); f.manageExtra() }()
+	if s.stripes > 1 && len(cfg.parents) == 0 {
+		up.g.Go(up.manageExtra)
 	}
-	wg.Wait()
 }
 
 // discover learns providers of the content from the content router, now
 // and then again while the download runs.
-func (f *fetchState) discover() {
-	s := f.s
+func (up *upside) discover() {
+	s := up.s
 	for {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		for ai := range s.node.router.FindProvidersAsync(ctx, s.cid, 0) {
-			f.learn(ai)
+			up.book.learn(ai)
 		}
 		cancel()
+		t := time.NewTimer(s.tuning().DiscoverEvery)
 		select {
 		case <-s.ctx.Done():
+		case <-s.blocks.done:
+		case <-t.C:
+		}
+		t.Stop()
+		if s.ctx.Err() != nil || s.fetch.completing.Load() {
 			return
-		case <-s.doneCh:
-			return
-		case <-time.After(20 * time.Second):
 		}
 	}
 }
@@ -72,14 +63,14 @@ func (f *fetchState) discover() {
 // window, move to a clearly better one (make-before-break, with hysteresis
 // and a minimum dwell), and fail over at once when the parent dies or
 // stalls.
-func (f *fetchState) keepStripe(stripe int) {
-	m := &stripeManager{f: f, stripe: stripe, cands: make(map[peer.ID]*treebuild.Candidate)}
+func (up *upside) keepStripe(stripe int) {
+	m := &stripeManager{up: up, stripe: stripe, cands: make(map[peer.ID]*treebuild.Candidate)}
 	m.run()
 }
 
 // stripeManager is the parent choice of one stripe.
 type stripeManager struct {
-	f          *fetchState
+	up         *upside
 	stripe     int
 	cands      map[peer.ID]*treebuild.Candidate
 	cur        *upstream
@@ -88,17 +79,17 @@ type stripeManager struct {
 }
 
 func (m *stripeManager) done() bool {
-	return m.f.s.ctx.Err() != nil || m.f.completing.Load()
+	return m.up.s.ctx.Err() != nil || m.up.s.fetch.completing.Load()
 }
 
 func (m *stripeManager) run() {
-	f, s := m.f, m.f.s
+	up, s := m.up, m.up.s
 	ch := s.node.chooser
 	backoff := 100 * time.Millisecond
 	nextEval := time.Now().Add(time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	defer func() { s.setStripeUpstream(m.stripe, nil) }()
+	defer func() { m.up.setStripeParent(m.stripe, nil) }()
 	for !m.done() {
 		if m.cur != nil {
 			select {
@@ -109,7 +100,7 @@ func (m *stripeManager) run() {
 				}
 				m.clearCurrent()
 			default:
-				if ch.Stalled(time.Unix(0, m.cur.lastSym.Load()), time.Now()) && !f.allWantedDone() {
+				if ch.Stalled(time.Unix(0, m.cur.lastSym.Load()), time.Now()) && !s.allWantedDone() {
 					log.Infow("parent stalled: failing over", "stripe", m.stripe, "peer", m.cur.peer)
 					m.fail(m.cur.peer)
 					m.cur.close()
@@ -132,7 +123,7 @@ func (m *stripeManager) run() {
 			nextEval = time.Now().Add(ch.ProbeWindow() + 500*time.Millisecond)
 			continue
 		}
-		if len(f.cfg.parents) == 0 && time.Now().After(nextEval) {
+		if len(up.cfg.parents) == 0 && time.Now().After(nextEval) {
 			m.reevaluate()
 			m.evals++
 			// Look around quickly after joining, then at the normal pace.
@@ -150,28 +141,30 @@ func (m *stripeManager) run() {
 		case <-m.cur.done:
 		case <-s.ctx.Done():
 			return
-		case <-s.doneCh:
+		case <-s.blocks.done:
 			return
 		}
 	}
 }
 
 func (m *stripeManager) sleep(d time.Duration) bool {
-	s := m.f.s
+	s := m.up.s
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-s.ctx.Done():
 		return false
-	case <-s.doneCh:
+	case <-s.blocks.done:
 		return false
-	case <-time.After(d):
+	case <-t.C:
 		return true
 	}
 }
 
 func (m *stripeManager) setCurrent(u *upstream) {
 	m.cur = u
-	m.f.s.setStripeUpstream(m.stripe, u)
-	log.Debugw("parent", "cid", m.f.s.cid, "stripe", m.stripe, "peer", u.peer)
+	m.up.setStripeParent(m.stripe, u)
+	log.Debugw("parent", "cid", m.up.s.cid, "stripe", m.stripe, "peer", u.peer)
 }
 
 // clearCurrent forgets a parent that left: the stripe's width drops to zero
@@ -179,12 +172,12 @@ func (m *stripeManager) setCurrent(u *upstream) {
 // this node for a live branch while it has nothing to forward.
 func (m *stripeManager) clearCurrent() {
 	m.cur = nil
-	m.f.s.setStripeUpstream(m.stripe, nil)
+	m.up.setStripeParent(m.stripe, nil)
 }
 
 // fail marks a candidate as having failed us now.
 func (m *stripeManager) fail(p peer.ID) {
-	m.f.markFailed(p)
+	m.up.book.markFailed(p)
 	if c, ok := m.cands[p]; ok {
 		c.Failed = time.Now()
 	}
@@ -194,12 +187,12 @@ func (m *stripeManager) fail(p peer.ID) {
 // the best-ranked candidate that accepts, following the redirects of full
 // parents down the tree.
 func (m *stripeManager) attach() (*upstream, error) {
-	f, s := m.f, m.f.s
-	if len(f.cfg.parents) > 0 {
-		p := f.cfg.parents[m.stripe%len(f.cfg.parents)]
-		return s.subscribe(s.ctx, p, s.stripes, m.stripe, false)
+	up, s := m.up, m.up.s
+	if len(up.cfg.parents) > 0 {
+		p := up.cfg.parents[m.stripe%len(up.cfg.parents)]
+		return up.subscribe(p, s.stripes, m.stripe, false)
 	}
-	m.refresh(f.candidates())
+	m.refresh(up.book.candidates(s.node.chooser.FailBackoff()))
 	order := m.ranked("")
 	if len(order) == 0 {
 		return nil, ErrNoPeers
@@ -213,21 +206,21 @@ func (m *stripeManager) attach() (*upstream, error) {
 			continue
 		}
 		tried[id] = true
-		u, err := s.subscribe(s.ctx, s.node.addrInfo(id), s.stripes, m.stripe, false)
+		u, err := up.subscribe(s.node.addrInfo(id), s.stripes, m.stripe, false)
 		if err == nil {
 			return u, nil
 		}
 		lastErr = err
 		var ref *errRefused
 		if errors.As(err, &ref) {
-			f.learn(ref.redirect...)
+			up.book.learn(ref.redirect...)
 			m.refresh(ref.redirect)
 			var ids []peer.ID
 			for _, ai := range ref.redirect {
 				ids = append(ids, ai.ID)
 			}
 			order = append(m.rankOnly(ids), order...)
-			if ref.reason != "full" {
+			if ref.code != treebuild.RefuseFull {
 				m.fail(id)
 			}
 			continue
@@ -239,7 +232,7 @@ func (m *stripeManager) attach() (*upstream, error) {
 
 // ranked returns the eligible candidates, best first.
 func (m *stripeManager) ranked(current peer.ID) []peer.ID {
-	s := m.f.s
+	s := m.up.s
 	list := m.candList()
 	var out []peer.ID
 	for _, c := range s.node.chooser.Rank(s.node.host.ID(), current, list, time.Now()) {
@@ -250,7 +243,7 @@ func (m *stripeManager) ranked(current peer.ID) []peer.ID {
 
 // rankOnly ranks the given candidates among themselves.
 func (m *stripeManager) rankOnly(ids []peer.ID) []peer.ID {
-	s := m.f.s
+	s := m.up.s
 	var list []treebuild.Candidate
 	for _, id := range ids {
 		if c, ok := m.cands[id]; ok {
@@ -274,7 +267,7 @@ func (m *stripeManager) candList() []treebuild.Candidate {
 
 // refresh asks the given peers for their status and updates the candidates.
 func (m *stripeManager) refresh(peers []peer.AddrInfo) {
-	f, s := m.f, m.f.s
+	up, s := m.up, m.up.s
 	self := s.node.host.ID()
 	type answer struct {
 		id peer.ID
@@ -299,8 +292,8 @@ func (m *stripeManager) refresh(peers []peer.AddrInfo) {
 	wg.Wait()
 	close(answers)
 	for a := range answers {
-		f.learn(a.st.Peers...)
-		f.noteComplete(a.id, a.st.Role == protocol.RoleSource || a.st.Role == protocol.RoleComplete, a.st.Role == protocol.RoleSource)
+		up.book.learn(a.st.Peers...)
+		up.book.noteComplete(a.id, a.st.Role == protocol.RoleSource || a.st.Role == protocol.RoleComplete, a.st.Role == protocol.RoleSource)
 		if a.st.Role == protocol.RoleNone {
 			delete(m.cands, a.id)
 			continue
@@ -336,10 +329,10 @@ func (m *stripeManager) refresh(peers []peer.AddrInfo) {
 // reevaluate probes one or two candidates and switches to a clearly better
 // one, make-before-break.
 func (m *stripeManager) reevaluate() {
-	f, s := m.f, m.f.s
+	up, s := m.up, m.up.s
 	ch := s.node.chooser
 	self := s.node.host.ID()
-	m.refresh(f.candidates())
+	m.refresh(up.book.candidates(s.node.chooser.FailBackoff()))
 	cur := m.cur
 	curRate := cur.rawMeter.rate()
 	if c, ok := m.cands[cur.peer]; ok {
@@ -351,11 +344,11 @@ func (m *stripeManager) reevaluate() {
 	// a candidate wider than the parent can do better; near the end of the
 	// download a switch no longer pays for its probe.
 	base := curRate
-	if c, ok := m.cands[cur.peer]; ok && c.Width > 0 && curRate >= probeShare*c.Width {
+	if c, ok := m.cands[cur.peer]; ok && c.Width > 0 && curRate >= s.tuning().ProbeShare*c.Width {
 		base = c.Width
 	}
 	var probes []peer.ID
-	if float64(s.symbolsNew.Load()) < tailShare*float64(s.neededSymbols()) {
+	if float64(s.symbolsNew.Load()) < s.tuning().TailShare*float64(s.neededSymbols()) {
 		probes = ch.NextProbe(self, cur.peer, base, m.candList(), time.Now())
 		if s.stripes > 1 && len(probes) > 1 {
 			// A probe stands in for the stripe's parent (probeSwap): one
@@ -384,7 +377,7 @@ func (m *stripeManager) reevaluate() {
 			if errs[i] != nil {
 				var ref *errRefused
 				if errors.As(errs[i], &ref) {
-					f.learn(ref.redirect...)
+					up.book.learn(ref.redirect...)
 				}
 				c.Failed = now
 				continue
@@ -402,10 +395,10 @@ func (m *stripeManager) reevaluate() {
 	if !sw {
 		return
 	}
-	nu, err := s.subscribe(s.ctx, s.node.addrInfo(choice.ID), s.stripes, m.stripe, false)
+	nu, err := up.subscribe(s.node.addrInfo(choice.ID), s.stripes, m.stripe, false)
 	if err != nil {
 		var ref *errRefused
-		if errors.As(err, &ref) && ref.reason == "full" {
+		if errors.As(err, &ref) && ref.code == treebuild.RefuseFull {
 			// Its slot went to someone else meanwhile: no fault of its own.
 			if c, ok := m.cands[choice.ID]; ok {
 				c.Measured, c.MeasuredAt = 0, time.Time{}
@@ -416,7 +409,7 @@ func (m *stripeManager) reevaluate() {
 		return
 	}
 	// Make before break: keep the old parent until the new one delivers.
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(s.tuning().SwitchWait)
 	for nu.symbols.Load() == 0 && time.Now().Before(deadline) && !m.done() {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -436,14 +429,14 @@ func (m *stripeManager) reevaluate() {
 // probe receives from a candidate for the probe window and returns the rate
 // at which its symbols arrived (bytes/s): min(its width, the link to us).
 func (m *stripeManager) probe(id peer.ID) (float64, error) {
-	s := m.f.s
-	if m.f.isOrigin(id) && s.stripes > 1 {
+	up, s := m.up, m.up.s
+	if up.book.isOrigin(id) && s.stripes > 1 {
 		// Nothing is wider than the original source, and a probe of it
 		// would take symbols its stripe child forwards to us anyway (they
 		// share its generator): a slot it offers is taken without a probe.
 		return math.Inf(1), nil
 	}
-	u, err := s.subscribe(s.ctx, s.node.addrInfo(id), s.stripes, m.stripe, true)
+	u, err := up.subscribe(s.node.addrInfo(id), s.stripes, m.stripe, true)
 	if err != nil {
 		return 0, err
 	}
@@ -455,8 +448,10 @@ func (m *stripeManager) probe(id peer.ID) (float64, error) {
 		// still sees enough symbols, and brings half the duplicates.
 		window /= 2
 	}
+	t := time.NewTimer(window)
+	defer t.Stop()
 	select {
-	case <-time.After(window):
+	case <-t.C:
 	case <-u.done:
 	case <-s.ctx.Done():
 	}
@@ -464,30 +459,9 @@ func (m *stripeManager) probe(id peer.ID) (float64, error) {
 	return float64(u.rawMeter.total.Load()) / el, nil
 }
 
-// candidates returns the known peers that have not recently failed.
-func (f *fetchState) candidates() []peer.AddrInfo {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]peer.AddrInfo, 0, len(f.known))
-	var bad []peer.AddrInfo
-	for id, ai := range f.known {
-		if t, ok := f.bad[id]; ok && time.Since(t) < 10*time.Second {
-			bad = append(bad, ai)
-			continue
-		}
-		out = append(out, ai)
-	}
-	if len(out) == 0 {
-		// Every known peer failed us lately: trying them again beats
-		// waiting with no parent at all.
-		return bad
-	}
-	return out
-}
-
 // queryStatus asks a peer for its status for the session's content.
 func (n *Node) queryStatus(ctx context.Context, ai peer.AddrInfo, s *session) (*protocol.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.tuning.StatusTimeout)
 	defer cancel()
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
@@ -511,13 +485,7 @@ func (n *Node) queryStatus(ctx context.Context, ai peer.AddrInfo, s *session) (*
 }
 
 // allWantedDone reports whether parents have nothing left to send us.
-func (f *fetchState) allWantedDone() bool {
-	set := f.s.upstreamFinished()
-	return set.HasAll(f.s.blocks())
-}
-
-func (f *fetchState) markFailed(p peer.ID) {
-	f.mu.Lock()
-	f.bad[p] = time.Now()
-	f.mu.Unlock()
+func (s *session) allWantedDone() bool {
+	set := s.blocks.wanted()
+	return set.HasAll(s.numBlocks())
 }

@@ -80,7 +80,7 @@ func (s *session) progress() Progress {
 		CID:         s.cid,
 		Name:        s.manifest.Name,
 		Size:        int64(s.manifest.Size),
-		Blocks:      s.blocks(),
+		Blocks:      s.numBlocks(),
 		SymbolsIn:   s.symbolsIn.Load(),
 		SymbolsNew:  s.symbolsNew.Load(),
 		WasteProbe:  s.dupProbe.Load(),
@@ -91,41 +91,31 @@ func (s *session) progress() Progress {
 		Reparents:   s.reparents.Load(),
 		Started:     s.created,
 	}
-	for b := 0; b < s.blocks(); b++ {
-		p.Needed += uint64(s.oti.BlockSymbols(b))
-	}
-	s.mu.Lock()
-	fin := s.finished
-	complete := s.complete
+	p.Needed = uint64(s.neededSymbols())
+	fin, complete := s.blocks.snapshot()
 	p.Role = "fetching"
 	if complete {
 		p.Role = "source"
-		if s.fetch != nil {
+		if !s.origin() {
 			p.Role = "complete"
 		}
 	}
-	ups := make([]*upstream, 0, len(s.upstreams))
-	for u := range s.upstreams {
-		ups = append(ups, u)
-	}
-	kids := s.childrenLocked()
-	s.mu.Unlock()
-	select {
-	case <-s.doneCh:
+	ups := s.up.list()
+	kids := s.down.list()
+	if done, err := s.blocks.ended(); done {
 		p.Done = true
-		s.mu.Lock()
-		p.Err = s.doneErr
-		s.mu.Unlock()
+		p.Err = err
 		if s.fetch != nil {
-			p.Completed = s.fetch.doneAt
+			if at := s.fetch.doneAt.Load(); at != 0 {
+				p.Completed = time.Unix(0, at)
+			}
 			p.Started = s.fetch.started
 		}
-	default:
 	}
-	if s.fetch == nil {
+	if s.origin() {
 		p.Done = true
 	}
-	for b := 0; b < s.blocks(); b++ {
+	for b := 0; b < s.numBlocks(); b++ {
 		if fin.Has(uint8(b)) {
 			p.BlocksDone++
 			p.BytesDone += s.oti.BlockLen(b)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +17,194 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/romap2p/romap2p/protocol"
+	"github.com/romap2p/romap2p/treebuild"
 )
+
+// upside is a session's upstream side: the parents and probes it
+// subscribes to, the stripe managers that choose them, the extra
+// upstreams, peer discovery and the credit loop. It owns every upstream it
+// opens: an upstream is registered only while the side is open, and close
+// (or stop, when the download completes) closes every registered one and
+// waits for the side's goroutines. Its lock guards the upstream set, the
+// ancestor paths and the last finished set reported.
+type upside struct {
+	s    *session
+	g    group
+	book *peerBook
+	cfg  *getConfig // the download's options, set by start
+
+	mu       sync.Mutex
+	closed   bool
+	set      map[*upstream]struct{}
+	paths    [][]peer.ID       // per stripe: ancestors from the source down to this node
+	reported protocol.BlockSet // the finished set last sent upstream
+
+	stripeUp []atomic.Pointer[upstream] // current parent per stripe
+}
+
+func newUpside(s *session) *upside {
+	return &upside{
+		s: s,
+		book: newPeerBook(s.node.host.ID(), func(ai peer.AddrInfo) {
+			s.node.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		}),
+		set:      make(map[*upstream]struct{}),
+		paths:    make([][]peer.ID, s.stripes),
+		stripeUp: make([]atomic.Pointer[upstream], s.stripes),
+	}
+}
+
+// list returns the registered upstreams.
+func (up *upside) list() []*upstream {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	out := make([]*upstream, 0, len(up.set))
+	for u := range up.set {
+		out = append(out, u)
+	}
+	return out
+}
+
+// count returns how many upstreams are registered.
+func (up *upside) count() int {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return len(up.set)
+}
+
+// stop refuses new upstreams, closes every registered one and waits for
+// their readers and for the side's goroutines. The session's context ends
+// the managers; when the download completes they see it too.
+func (up *upside) stop() {
+	up.mu.Lock()
+	up.closed = true
+	ups := make([]*upstream, 0, len(up.set))
+	for u := range up.set {
+		ups = append(ups, u)
+	}
+	up.mu.Unlock()
+	for _, u := range ups {
+		u.close()
+	}
+	for _, u := range ups {
+		<-u.done
+	}
+}
+
+// close stops the side and waits for all its goroutines.
+func (up *upside) close() {
+	up.stop()
+	up.g.closeAndWait()
+}
+
+// setStripeParent records the current parent of a stripe.
+func (up *upside) setStripeParent(stripe int, u *upstream) {
+	if stripe < len(up.stripeUp) {
+		up.stripeUp[stripe].Store(u)
+	}
+}
+
+// stripeParent returns the current parent of a stripe, or nil.
+func (up *upside) stripeParent(stripe int) *upstream {
+	if stripe < len(up.stripeUp) {
+		return up.stripeUp[stripe].Load()
+	}
+	return nil
+}
+
+// isStripeParent reports whether p is the current parent of some stripe.
+func (up *upside) isStripeParent(p peer.ID) bool {
+	for i := range up.stripeUp {
+		if u := up.stripeUp[i].Load(); u != nil && u.peer == p {
+			return true
+		}
+	}
+	return false
+}
+
+// path returns this node's ancestor path in stripe i, ending with itself.
+func (up *upside) path(stripe int) []peer.ID {
+	self := up.s.node.host.ID()
+	if up.s.blocks.isComplete() {
+		return []peer.ID{self}
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if stripe >= len(up.paths) {
+		return []peer.ID{self}
+	}
+	p := up.paths[stripe]
+	out := make([]peer.ID, 0, len(p)+1)
+	out = append(out, p...)
+	return append(out, self)
+}
+
+// setPath records the ancestor path of stripe i from a new parent, tells
+// the children, and reports whether this node appears in it (a loop).
+func (up *upside) setPath(stripe int, ancestors []peer.ID) bool {
+	if slices.Contains(ancestors, up.s.node.host.ID()) {
+		return true
+	}
+	up.mu.Lock()
+	if stripe < len(up.paths) {
+		up.paths[stripe] = slices.Clone(ancestors)
+	}
+	up.mu.Unlock()
+	up.s.down.sendPath(stripe, up.path(stripe))
+	return false
+}
+
+// home reports whether stripe is one in which this node spends its
+// uplink. A node that receives a stripe straight from a source is that
+// stripe's interior node: the source sends each stripe to a few children
+// only, so they must pass it on to everyone else. A node fed by no source
+// directly takes the stripe its ID hashes to (treebuild.HomeStripe).
+func (up *upside) home(stripe int) bool {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	fed := false
+	for i, p := range up.paths {
+		if len(p) == 1 && up.stripeUp[i].Load() != nil {
+			if i == stripe {
+				return true
+			}
+			fed = true
+		}
+	}
+	return !fed && treebuild.HomeStripe(up.s.node.host.ID(), up.s.stripes) == stripe
+}
+
+// reportFinished tells every upstream the current finished set, if it
+// changed.
+func (up *upside) reportFinished() {
+	set := up.s.blocks.wanted()
+	up.mu.Lock()
+	if set == up.reported {
+		up.mu.Unlock()
+		return
+	}
+	up.reported = set
+	ups := make([]*upstream, 0, len(up.set))
+	for u := range up.set {
+		ups = append(ups, u)
+	}
+	up.mu.Unlock()
+	for _, u := range ups {
+		u.sendFinished(set)
+	}
+}
+
+// distrust marks the current upstreams as bad and drops them (a block they
+// fed failed its hash).
+func (up *upside) distrust() {
+	ups := up.list()
+	for _, u := range ups {
+		up.book.markFailed(u.peer)
+	}
+	for _, u := range ups {
+		u.close()
+	}
+}
 
 // upstream is one subscription to a parent: a symbols stream whose symbols
 // this node puts into its ring.
@@ -52,6 +240,7 @@ type upstream struct {
 // errRefused is returned when a parent refuses a subscription.
 type errRefused struct {
 	peer     peer.ID
+	code     treebuild.Refusal
 	reason   string
 	redirect []peer.AddrInfo
 }
@@ -60,14 +249,27 @@ func (e *errRefused) Error() string {
 	return fmt.Sprintf("%s refused: %s", e.peer, e.reason)
 }
 
+// refusal returns the refusal code of err, if it is a refusal.
+func refusal(err error) (*errRefused, bool) {
+	var ref *errRefused
+	ok := errors.As(err, &ref)
+	return ref, ok
+}
+
+// errNoUpstreams is returned by subscribe once the session takes no more
+// upstreams (its download is complete, or it is closing).
+var errNoUpstreams = errors.New("session takes no more upstreams")
+
 // subscribe opens a symbols stream to p for stripe (stripes, stripe) and
-// completes the handshake. The returned upstream is not yet reading.
-func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stripe int, probe bool) (*upstream, error) {
+// completes the handshake; the upstream then reads in the side's group.
+func (up *upside) subscribe(ai peer.AddrInfo, stripes, stripe int, probe bool) (*upstream, error) {
+	s := up.s
 	n := s.node
+	tu := s.tuning()
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	hctx, cancel := context.WithTimeout(s.ctx, tu.HandshakeTimeout)
 	defer cancel()
 	st, err := n.host.NewStream(hctx, ai.ID, protocol.SymbolsID)
 	if err != nil {
@@ -85,41 +287,17 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 		_ = st.Reset()
 		return nil, err
 	}
-	_ = st.SetDeadline(time.Now().Add(handshakeTimeout))
-	sub := protocol.Subscribe{CID: s.cid, Stripes: stripes, Stripe: stripe, Probe: probe, Finished: s.upstreamFinished()}
-	var buf bytes.Buffer
-	if err := protocol.WriteSubscribe(&buf, &sub); err != nil {
+	_ = st.SetDeadline(time.Now().Add(tu.HandshakeTimeout))
+	msg, err := up.subscribeMessage(stripes, stripe, probe)
+	if err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
-	}
-	msg := buf.Bytes()
-	if f := s.fetch; f != nil {
-		// The first credits go with the subscription.
-		if cr := f.initialCredits(stripes, stripe, probe); len(cr) > 0 {
-			var err error
-			if msg, err = protocol.AppendCreditFrame(msg, cr); err != nil {
-				_ = st.Reset()
-				return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
-			}
-			// And which of their source symbols we hold already, so
-			// that the parent neither sends them again nor takes them
-			// for symbols we missed. (Not for a probe: it measures what
-			// the parent sends.)
-			for _, c := range cr {
-				if h, ok := f.spill.held(int(c.SBN), max(1, stripes), stripe); ok && !probe {
-					if msg, err = protocol.AppendHeldFrame(msg, h); err != nil {
-						_ = st.Reset()
-						return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
-					}
-				}
-			}
-		}
 	}
 	if _, err := st.Write(msg); err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("subscribe to %s: %w", ai.ID, err)
 	}
-	br := bufio.NewReaderSize(st, 128<<10)
+	br := bufio.NewReaderSize(st, tu.UpstreamBuffer)
 	reply, err := protocol.ReadSubscribeReply(br)
 	if err != nil {
 		_ = st.Reset()
@@ -127,12 +305,12 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	}
 	if !reply.Accepted {
 		_ = st.Close()
-		return nil, &errRefused{peer: ai.ID, reason: reply.Reason, redirect: reply.Redirect}
+		return nil, &errRefused{peer: ai.ID, code: treebuild.RefusalFromReason(reply.Reason), reason: reply.Reason, redirect: reply.Redirect}
 	}
 	_ = st.SetDeadline(time.Time{})
-	if !probe && !s.isExtraSub(stripes) && s.setPath(stripe%max(1, s.stripes), reply.Path) {
+	if !probe && !s.isExtraSub(stripes) && up.setPath(stripe%max(1, s.stripes), reply.Path) {
 		_ = st.Reset()
-		return nil, &errRefused{peer: ai.ID, reason: "its path contains this node"}
+		return nil, &errRefused{peer: ai.ID, code: treebuild.RefuseLoop, reason: "its path contains this node"}
 	}
 	u := &upstream{
 		s: s, peer: ai.ID, stripes: stripes, stripe: stripe, probe: probe,
@@ -142,21 +320,20 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	u.width.Store(reply.Width)
 	u.lastSym.Store(time.Now().UnixNano())
 	u.lastFresh.Store(time.Now().UnixNano())
-	// Registration and the check that the session still takes upstreams
-	// are one step: close and stopUpstreams set upClosed under the same
-	// lock before they copy the set, so an upstream is either in their
-	// copy or refused here.
-	s.mu.Lock()
-	if s.upClosed {
-		s.mu.Unlock()
+	// Registration and the check that the side is open are one step: stop
+	// sets closed under the same lock before it copies the set, so an
+	// upstream is either in its copy or refused here.
+	up.mu.Lock()
+	if up.closed {
+		up.mu.Unlock()
 		_ = st.Reset()
 		return nil, errNoUpstreams
 	}
-	s.upstreams[u] = struct{}{}
-	s.mu.Unlock()
+	up.set[u] = struct{}{}
+	up.mu.Unlock()
 	registered = true
 	n.host.ConnManager().Protect(ai.ID, "roma-parent")
-	if !s.g.Go(func() { u.run(br) }) {
+	if !up.g.Go(func() { u.run(br) }) {
 		u.finish()
 		return nil, errNoUpstreams
 	}
@@ -166,19 +343,49 @@ func (s *session) subscribe(ctx context.Context, ai peer.AddrInfo, stripes, stri
 	return u, nil
 }
 
-// errNoUpstreams is returned by subscribe once the session takes no more
-// upstreams (its download is complete, or it is closing).
-var errNoUpstreams = errors.New("session takes no more upstreams")
+// subscribeMessage encodes the subscription with its first credits and,
+// for a parent (not a probe: it measures what the parent sends), which of
+// their source symbols this node holds already, so that the parent neither
+// sends them again nor takes them for symbols we missed.
+func (up *upside) subscribeMessage(stripes, stripe int, probe bool) ([]byte, error) {
+	s := up.s
+	sub := protocol.Subscribe{CID: s.cid, Stripes: stripes, Stripe: stripe, Probe: probe, Finished: s.blocks.wanted()}
+	var buf bytes.Buffer
+	if err := protocol.WriteSubscribe(&buf, &sub); err != nil {
+		return nil, err
+	}
+	msg := buf.Bytes()
+	f := s.fetch
+	if f == nil {
+		return msg, nil
+	}
+	cr := up.initialCredits(stripes, stripe, probe)
+	if len(cr) == 0 {
+		return msg, nil
+	}
+	msg, err := protocol.AppendCreditFrame(msg, cr)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cr {
+		if h, ok := f.spill.held(int(c.SBN), max(1, stripes), stripe); ok && !probe {
+			if msg, err = protocol.AppendHeldFrame(msg, h); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return msg, nil
+}
 
 // finish closes the stream and forgets the upstream.
 func (u *upstream) finish() {
-	s := u.s
+	up := u.s.up
 	u.close()
 	u.stopReset()
-	s.mu.Lock()
-	delete(s.upstreams, u)
-	s.mu.Unlock()
-	s.node.host.ConnManager().Unprotect(u.peer, "roma-parent")
+	up.mu.Lock()
+	delete(up.set, u)
+	up.mu.Unlock()
+	u.s.node.host.ConnManager().Unprotect(u.peer, "roma-parent")
 	close(u.done)
 }
 
@@ -204,8 +411,8 @@ func (u *upstream) run(br *bufio.Reader) {
 			u.lastSym.Store(time.Now().UnixNano())
 			u.rawMeter.add(len(fm.Payload))
 			b := int(fm.SBN)
-			if b >= s.blocks() {
-				u.err = fmt.Errorf("symbol for block %d of %d", b, s.blocks())
+			if b >= s.numBlocks() {
+				u.err = fmt.Errorf("symbol for block %d of %d", b, s.numBlocks())
 				return
 			}
 			u.recv[b].Add(1)
@@ -241,7 +448,7 @@ func (u *upstream) run(br *bufio.Reader) {
 				u.err = err
 				return
 			}
-			if s.setPath(u.stripe, path) {
+			if s.up.setPath(u.stripe, path) {
 				log.Infow("loop: this node is on its new path; leaving the parent", "peer", u.peer)
 				u.err = errors.New("loop in ancestor path")
 				return
@@ -254,7 +461,7 @@ func (u *upstream) run(br *bufio.Reader) {
 			g, _ := fm.Goodbye()
 			u.evicted.Store(g.Code == protocol.GoodbyeEvicted || g.Code == protocol.GoodbyeTooSlow)
 			if g.Code == protocol.GoodbyeTooSlow && !u.probe {
-				s.shedStripe(u.stripe)
+				s.down.shed(u.stripe)
 			}
 			log.Debugw("parent said goodbye", "peer", u.peer, "code", g.Code, "text", g.Text)
 			return
@@ -262,15 +469,23 @@ func (u *upstream) run(br *bufio.Reader) {
 	}
 }
 
-// sendFinished tells the parent which blocks to skip for this node.
-func (u *upstream) sendFinished(set protocol.BlockSet) {
+// write sends a control frame to the parent; it reports whether it went
+// out.
+func (u *upstream) write(frame []byte, what string) bool {
 	u.wmu.Lock()
 	defer u.wmu.Unlock()
-	_ = u.stream.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := u.stream.Write(protocol.AppendFinishedFrame(nil, set)); err != nil {
-		log.Debugw("finished frame", "peer", u.peer, "err", err)
+	_ = u.stream.SetWriteDeadline(time.Now().Add(u.s.tuning().ControlTimeout))
+	defer func() { _ = u.stream.SetWriteDeadline(time.Time{}) }()
+	if _, err := u.stream.Write(frame); err != nil {
+		log.Debugw(what, "peer", u.peer, "err", err)
+		return false
 	}
-	_ = u.stream.SetWriteDeadline(time.Time{})
+	return true
+}
+
+// sendFinished tells the parent which blocks to skip for this node.
+func (u *upstream) sendFinished(set protocol.BlockSet) {
+	u.write(protocol.AppendFinishedFrame(nil, set), "finished frame")
 }
 
 // sendCredits sends a credit frame; it reports whether the frame went out.
@@ -280,22 +495,14 @@ func (u *upstream) sendCredits(credits []protocol.Credit) bool {
 		log.Debugw("credit frame", "err", err)
 		return false
 	}
-	u.wmu.Lock()
-	defer u.wmu.Unlock()
-	_ = u.stream.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	defer func() { _ = u.stream.SetWriteDeadline(time.Time{}) }()
-	if _, err := u.stream.Write(frame); err != nil {
-		log.Debugw("credit frame", "peer", u.peer, "err", err)
-		return false
-	}
-	return true
+	return u.write(frame, "credit frame")
 }
 
 // close ends the subscription.
 func (u *upstream) close() {
 	u.closeOnce.Do(func() {
 		u.wmu.Lock()
-		_ = u.stream.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = u.stream.SetWriteDeadline(time.Now().Add(u.s.tuning().GoodbyeTimeout))
 		_, _ = u.stream.Write(protocol.AppendGoodbyeFrame(nil, protocol.GoodbyeNormal, ""))
 		u.wmu.Unlock()
 		_ = u.stream.Reset()
@@ -304,24 +511,6 @@ func (u *upstream) close() {
 
 // rate returns the goodput (new symbols) this parent delivers, bytes/s.
 func (u *upstream) rate() float64 { return u.meter.rate() }
-
-// stopUpstreams closes every upstream and takes no new ones (the node no
-// longer needs parents).
-func (s *session) stopUpstreams() {
-	s.mu.Lock()
-	s.upClosed = true
-	ups := make([]*upstream, 0, len(s.upstreams))
-	for u := range s.upstreams {
-		ups = append(ups, u)
-	}
-	s.mu.Unlock()
-	for _, u := range ups {
-		u.close()
-	}
-	for _, u := range ups {
-		<-u.done
-	}
-}
 
 // widthOf converts a wire width into bytes/s (+Inf when unbounded).
 func widthOf(w uint64) float64 {

@@ -166,6 +166,9 @@ func (c *Chooser) ProbeWindow() time.Duration { return c.probeWindow }
 // ProbeInterval is how often a peer should call NextProbe and re-evaluate.
 func (c *Chooser) ProbeInterval() time.Duration { return c.probeInterval }
 
+// FailBackoff is how long a candidate that failed is left out.
+func (c *Chooser) FailBackoff() time.Duration { return c.failBackoff }
+
 // StallTimeout is how long a silent parent is tolerated.
 func (c *Chooser) StallTimeout() time.Duration { return c.stallTimeout }
 

@@ -129,6 +129,13 @@ func TestSplitNeedTable(t *testing.T) {
 		{5, []float64{1, -1}, []int{5, 0}},
 		{0, []float64{1, 1}, []int{0, 0}},
 		{1, []float64{1, 1, 1}, []int{1, 0, 0}},
+		{100, []float64{1}, []int{100}},
+		{100, []float64{1, 1, 2}, []int{25, 25, 50}},
+		{10, []float64{1, 1, 1}, []int{4, 3, 3}},
+		{1, []float64{1, 5, 1}, []int{0, 1, 0}},
+		{7, []float64{0, 0}, []int{4, 3}},
+		{5, []float64{-1, 1}, []int{0, 5}},
+		{0, []float64{3, 1}, []int{0, 0}},
 	}
 	for _, c := range cases {
 		got := SplitNeed(c.need, c.w, nil)
@@ -141,6 +148,20 @@ func TestSplitNeedTable(t *testing.T) {
 		}
 		if sum != c.need {
 			t.Errorf("SplitNeed(%d, %v) adds up to %d", c.need, c.w, sum)
+		}
+	}
+	// Whatever the weights, the shares add up to the need.
+	w := []float64{0.3, 7, 1e-9, 2.5, 11}
+	for need := 0; need < 300; need++ {
+		sum := 0
+		for _, n := range SplitNeed(need, w, nil) {
+			if n < 0 {
+				t.Fatalf("negative share for need %d", need)
+			}
+			sum += n
+		}
+		if sum != need {
+			t.Fatalf("need %d split into %d", need, sum)
 		}
 	}
 	// Appends after what dst holds.
