@@ -19,6 +19,8 @@ type BenchResult struct {
 	EncodeMBps      float64 `json:"encode_MBps"`
 	DecodeMBps      float64 `json:"decode_MBps"`
 	OverheadSymbols int     `json:"overhead_symbols"`
+	// Kernels is the tier of symbol-arithmetic kernels that ran.
+	Kernels string `json:"kernels"`
 }
 
 // BenchOption tunes Bench.
@@ -63,7 +65,12 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 	if err != nil {
 		return BenchResult{}, err
 	}
-	res := BenchResult{Size: size, SymbolSize: symbolSize, Loss: loss, Blocks: o.Blocks(), BlockSymbols: o.BlockSymbols(0)}
+	var bcfg blockConfig
+	for _, f := range cfg.block {
+		f(&bcfg)
+	}
+	res := BenchResult{Size: size, SymbolSize: symbolSize, Loss: loss, Blocks: o.Blocks(), BlockSymbols: o.BlockSymbols(0),
+		Kernels: ResolveKernels(bcfg.kernels).String()}
 	rng := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x9e3779b97f4a7c15))
 	T := symbolSize
 	plans := NewPlanCache()

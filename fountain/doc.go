@@ -10,6 +10,9 @@
 // through an io.ReaderAt, with a bounded cache of block encoders.
 //
 // Symbols are byte-compatible with other RFC 6330 implementations. Symbol
-// arithmetic uses AVX-512 and GFNI on amd64 when available (build tag
-// purego, or WithPortableKernels, selects the portable Go code).
+// arithmetic runs in one of several kernel tiers chosen at run time, all
+// computing the same bytes: AVX-512 with GFNI, AVX2 with GFNI, AVX2 (amd64),
+// NEON (arm64) and portable Go. WithKernels or the environment variable
+// ROMAP2P_FOUNTAIN_KERNELS forces one; the build tag purego leaves out all
+// assembly, nopshufb the table-shuffle multiplication kernels.
 package fountain

@@ -426,7 +426,7 @@ done:
 // For m = 0..n-1, on 64 bytes at offset off of the symbols: z = 2*z ^
 // slots[y[m]] (no symbol when y[m] < 0), then acc[h1] ^= z and acc[h2] ^= z
 // for h1, h2 = h12[2m], h12[2m+1]. 2*z: bytes doubled, 0x1d added to those
-// whose top bit was set (a signed compare with zero finds them).
+// whose top bit was set (VPBLENDVB picks 0x1d or 0 by that bit).
 TEXT ·hdpcAVX2(SB), NOSPLIT, $0-56
 	MOVQ slots+0(FP), SI
 	MOVQ y+8(FP), DX
@@ -445,12 +445,10 @@ TEXT ·hdpcAVX2(SB), NOSPLIT, $0-56
 	JZ    done
 
 loop:
-	VPCMPGTB Y0, Y14, Y8
-	VPAND Y15, Y8, Y8
+	VPBLENDVB Y0, Y15, Y14, Y8
 	VPADDB Y0, Y0, Y0
 	VPXOR Y8, Y0, Y0
-	VPCMPGTB Y1, Y14, Y9
-	VPAND Y15, Y9, Y9
+	VPBLENDVB Y1, Y15, Y14, Y9
 	VPADDB Y1, Y1, Y1
 	VPXOR Y9, Y1, Y1
 	MOVLQSX (DX), AX
@@ -492,7 +490,7 @@ done:
 // For m = 0..n-1, on 256 bytes at offset off of the symbols: z = 2*z ^
 // slots[y[m]] (no symbol when y[m] < 0), then acc[h1] ^= z and acc[h2] ^= z
 // for h1, h2 = h12[2m], h12[2m+1]. 2*z: bytes doubled, 0x1d added to those
-// whose top bit was set (a signed compare with zero finds them).
+// whose top bit was set (VPBLENDVB picks 0x1d or 0 by that bit).
 TEXT ·hdpc4AVX2(SB), NOSPLIT, $0-56
 	MOVQ slots+0(FP), SI
 	MOVQ y+8(FP), DX
@@ -517,36 +515,28 @@ TEXT ·hdpc4AVX2(SB), NOSPLIT, $0-56
 	JZ    done
 
 loop:
-	VPCMPGTB Y0, Y14, Y8
-	VPAND Y15, Y8, Y8
+	VPBLENDVB Y0, Y15, Y14, Y8
 	VPADDB Y0, Y0, Y0
 	VPXOR Y8, Y0, Y0
-	VPCMPGTB Y1, Y14, Y9
-	VPAND Y15, Y9, Y9
+	VPBLENDVB Y1, Y15, Y14, Y9
 	VPADDB Y1, Y1, Y1
 	VPXOR Y9, Y1, Y1
-	VPCMPGTB Y2, Y14, Y10
-	VPAND Y15, Y10, Y10
+	VPBLENDVB Y2, Y15, Y14, Y10
 	VPADDB Y2, Y2, Y2
 	VPXOR Y10, Y2, Y2
-	VPCMPGTB Y3, Y14, Y11
-	VPAND Y15, Y11, Y11
+	VPBLENDVB Y3, Y15, Y14, Y11
 	VPADDB Y3, Y3, Y3
 	VPXOR Y11, Y3, Y3
-	VPCMPGTB Y4, Y14, Y8
-	VPAND Y15, Y8, Y8
+	VPBLENDVB Y4, Y15, Y14, Y8
 	VPADDB Y4, Y4, Y4
 	VPXOR Y8, Y4, Y4
-	VPCMPGTB Y5, Y14, Y9
-	VPAND Y15, Y9, Y9
+	VPBLENDVB Y5, Y15, Y14, Y9
 	VPADDB Y5, Y5, Y5
 	VPXOR Y9, Y5, Y5
-	VPCMPGTB Y6, Y14, Y10
-	VPAND Y15, Y10, Y10
+	VPBLENDVB Y6, Y15, Y14, Y10
 	VPADDB Y6, Y6, Y6
 	VPXOR Y10, Y6, Y6
-	VPCMPGTB Y7, Y14, Y11
-	VPAND Y15, Y11, Y11
+	VPBLENDVB Y7, Y15, Y14, Y11
 	VPADDB Y7, Y7, Y7
 	VPXOR Y11, Y7, Y7
 	MOVLQSX (DX), AX

@@ -74,23 +74,23 @@ const hdpcStripeWords = 32
 // h12[2m+1] of acc (32 words per row) add z.
 func hdpcStripeGo(slots [][]byte, y []int32, h12 []uint16, n, off int, acc []uint64, z *[hdpcStripeWords]uint64) {
 	for m := 0; m < n; m++ {
-		for i := range z {
-			z[i] = mul2Word(z[i])
-		}
+		a := (*[hdpcStripeWords]uint64)(acc[int(h12[2*m])*hdpcStripeWords:])
+		b := (*[hdpcStripeWords]uint64)(acc[int(h12[2*m+1])*hdpcStripeWords:])
 		if ym := y[m]; ym >= 0 {
-			src := slots[ym][off : off+8*hdpcStripeWords]
+			src := (*[8 * hdpcStripeWords]byte)(slots[ym][off:])
 			for i := range z {
-				z[i] ^= binary.LittleEndian.Uint64(src[8*i:])
+				v := mul2Word(z[i]) ^ binary.LittleEndian.Uint64(src[8*i:])
+				z[i] = v
+				a[i] ^= v
+				b[i] ^= v
 			}
+			continue
 		}
-		h1, h2 := int(h12[2*m]), int(h12[2*m+1])
-		a := (*[hdpcStripeWords]uint64)(acc[h1*hdpcStripeWords:])
 		for i := range z {
-			a[i] ^= z[i]
-		}
-		b := (*[hdpcStripeWords]uint64)(acc[h2*hdpcStripeWords:])
-		for i := range z {
-			b[i] ^= z[i]
+			v := mul2Word(z[i])
+			z[i] = v
+			a[i] ^= v
+			b[i] ^= v
 		}
 	}
 }

@@ -304,3 +304,40 @@ func BenchmarkKernels(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHDPC measures the HDPC recursion over 1060 columns of 10 rows
+// (about K'=1000) per tier; "rows" is the whole-symbol form the tiers fall
+// back to. Bytes are those of the symbols read.
+func BenchmarkHDPC(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, T := range []int{1024, 4096} {
+		const cols, H = 1060, 10
+		ws := make([][]byte, cols+H+1)
+		for i := range ws {
+			ws[i] = randBytes(r, T)
+		}
+		h := hdpcRun{y: make([]int32, cols), h12: make([]uint16, 2*cols), out: make([]int32, H), tz: int32(cols + H)}
+		for m := range h.y {
+			h.y[m] = int32(m)
+			h.h12[2*m], h.h12[2*m+1] = uint16(r.IntN(H)), uint16(r.IntN(H))
+		}
+		for i := range h.out {
+			h.out[i] = int32(cols + i)
+		}
+		for _, tier := range SupportedKernels() {
+			k := newKernels(tier)
+			b.Run(fmt.Sprintf("%v/T=%d", tier, T), func(b *testing.B) {
+				b.SetBytes(int64(cols * T))
+				for i := 0; i < b.N; i++ {
+					h.run(k, ws, true)
+				}
+			})
+			b.Run(fmt.Sprintf("%v-rows/T=%d", tier, T), func(b *testing.B) {
+				b.SetBytes(int64(cols * T))
+				for i := 0; i < b.N; i++ {
+					h.runRange(k, ws, 0, T)
+				}
+			})
+		}
+	}
+}

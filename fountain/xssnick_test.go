@@ -110,8 +110,10 @@ func TestCompareXssnickSmall(t *testing.T) {
 }
 
 // BenchmarkVsXssnick is the side-by-side comparison on a 64 MiB object with
-// half of the symbols lost.
+// half of the symbols lost. It uses the kernel tier ROMAP2P_FOUNTAIN_KERNELS
+// names, by default the fastest one here.
 func BenchmarkVsXssnick(b *testing.B) {
+	b.Logf("kernels: %v", ResolveKernels(KernelsAuto))
 	for _, T := range []int{1024, 4096} {
 		b.Run(fmt.Sprintf("T=%d", T), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

@@ -93,6 +93,7 @@ func dispatch(ctx context.Context, args []string) error {
 // matrixFlags are the flags every topology subcommand shares.
 type matrixFlags struct {
 	matrix         string
+	wait           bool
 	up, down       float64
 	scale          float64
 	source, sizeIn string
@@ -103,6 +104,7 @@ func (mf *matrixFlags) register(fs *flag.FlagSet, withCase bool) {
 	fs.Float64Var(&mf.up, "uplink", 100, "uplink cap, Mbit/s, of hosts without a '# access' line")
 	fs.Float64Var(&mf.down, "downlink", 100, "downlink cap, Mbit/s, of hosts without a '# access' line")
 	fs.Float64Var(&mf.scale, "scale", 1, "multiply every rate and cap by F")
+	fs.BoolVar(&mf.wait, "wait", false, "wait for another testbed to finish instead of refusing")
 	if withCase {
 		fs.StringVar(&mf.source, "source", "", "the HOST that has the file")
 		fs.StringVar(&mf.sizeIn, "size", "", "file SIZE (bytes, or with KiB, MiB, GiB)")
@@ -156,7 +158,7 @@ func cmdUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, err := upTopology(ctx, m)
+	t, err := upTopology(ctx, m, mf.wait)
 	if err != nil {
 		return err
 	}
@@ -176,7 +178,7 @@ func cmdDown(ctx context.Context, args []string) error {
 	if err := checkTools(); err != nil {
 		return err
 	}
-	lock, err := acquireLock()
+	lock, err := acquireLock(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -207,7 +209,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 1, "runs of every system (systems alternate run by run)")
 	systems := fs.String("systems", "romap2p,bittorrent", "comma-separated systems: "+strings.Join(systemNames, ", ")+", or all")
 	out := fs.String("out", "", "output DIR")
-	timeout := fs.Float64("timeout", 0, "seconds one system run may take (0: 60 + 10 x the slowest bound)")
+	timeout := fs.Float64("timeout", 0, "seconds one system run may take (0: 60 + 10 x the slowest bound; http, direct: 60 + 3 x the direct transfers in a row)")
 	bin := fs.String("romap2p", "", "romap2p binary to use (default: build ./cmd/romap2p)")
 	keep := fs.Bool("keep", false, "keep the work directory and copy every process's log into DIR/logs")
 	if err := fs.Parse(args); err != nil {
@@ -232,7 +234,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	cfg := runConfig{Matrix: mf.matrix, Source: mf.source, SizeBytes: size, Scale: mf.scale,
 		UplinkMbit: mf.up, DownlinkMbit: mf.down, StaggerS: *stagger, Runs: *runs, Systems: sys,
-		TimeoutS: *timeout, out: *out, romap2p: *bin, keep: *keep}
+		TimeoutS: *timeout, out: *out, romap2p: *bin, keep: *keep, wait: mf.wait}
 	start := time.Now()
 	res, err := runCase(ctx, cfg)
 	if res != nil {

@@ -35,6 +35,7 @@ type runConfig struct {
 	out     string
 	romap2p string
 	keep    bool
+	wait    bool
 }
 
 // caseInfo is result.json's "case": the configuration and what the matrix
@@ -119,12 +120,23 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.TimeoutS <= 0 {
-		worst := 0.0
-		for _, rb := range a.Receivers {
-			worst = math.Max(worst, rb.BoundS)
+	// Default time limits: ten times the slowest bound for the swarms;
+	// for HTTP, three times the receivers' direct transfers one after the
+	// other (what `direct` does), so neither cuts a slow case short.
+	worst, serial := a.Whole.Seconds, 0.0
+	for _, rb := range a.Receivers {
+		worst = math.Max(worst, rb.BoundS)
+		serial += float64(cfg.SizeBytes) / treebuild.FromMbit(rb.DirectMbit)
+	}
+	limit := func(system string) time.Duration {
+		s := 60 + 10*worst
+		if system == "http" || system == "direct" {
+			s = 60 + 3*serial
 		}
-		cfg.TimeoutS = math.Ceil(60 + 10*math.Max(worst, a.Whole.Seconds))
+		if cfg.TimeoutS > 0 {
+			s = cfg.TimeoutS
+		}
+		return time.Duration(math.Ceil(s) * float64(time.Second))
 	}
 	res := &result{Receivers: a.Receivers, Systems: map[string]*systemResult{}}
 	res.Case.runConfig = cfg
@@ -158,7 +170,7 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 	}
 	b := &bed{src: src, size: cfg.SizeBytes, tools: tl,
 		stagger: time.Duration(cfg.StaggerS * float64(time.Second)),
-		timeout: time.Duration(cfg.TimeoutS * float64(time.Second))}
+		timeout: limit}
 	for i := range m.Len() {
 		if i != src {
 			b.recv = append(b.recv, i)
@@ -178,7 +190,7 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 		return nil, err
 	}
 
-	topo, err := upTopology(ctx, m)
+	topo, err := upTopology(ctx, m, cfg.wait)
 	if err != nil {
 		return nil, err
 	}
@@ -188,8 +200,8 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 		}
 	}()
 	b.topo = topo
-	say("topology up: %d hosts, source %s, %s, scale %g; whole-swarm bound %.1f s; timeout %.0f s per run",
-		m.Len(), cfg.Source, humanSize(cfg.SizeBytes), cfg.Scale, a.Whole.Seconds, cfg.TimeoutS)
+	say("topology up: %d hosts, source %s, %s, scale %g; whole-swarm bound %.1f s; time limit per run %s (http, direct: %s)",
+		m.Len(), cfg.Source, humanSize(cfg.SizeBytes), cfg.Scale, a.Whole.Seconds, limit("romap2p"), limit("direct"))
 
 	for _, s := range cfg.Systems {
 		res.Systems[s] = &systemResult{}
@@ -474,5 +486,3 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 }
-
-var _ = treebuild.Mbit

@@ -24,7 +24,8 @@ type bed struct {
 	sha     string
 	size    int64
 	stagger time.Duration
-	timeout time.Duration
+	// timeout is the time limit of one run of a system.
+	timeout func(system string) time.Duration
 	tools   *tools
 	// peerHost maps romap2p peer IDs to host names.
 	peerHost map[string]string
@@ -78,7 +79,8 @@ func (b *bed) launchReceivers(ctx context.Context, dir string, o *outcome, mk fu
 // the outcome after reading it.
 func (b *bed) runSystem(ctx context.Context, system, dir string) *outcome {
 	o := &outcome{recv: map[int]*proc{}, out: map[int]string{}}
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	limit := b.timeout(system)
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	switch system {
 	case "romap2p", "romap2p-default", "romap2p-tree":
@@ -91,7 +93,7 @@ func (b *bed) runSystem(ctx context.Context, system, dir string) *outcome {
 		o.err = fmt.Errorf("unknown system %q", system)
 	}
 	if o.err == nil && ctx.Err() != nil {
-		o.err = fmt.Errorf("%s: not every receiver finished within %s", system, b.timeout)
+		o.err = fmt.Errorf("%s: not every receiver finished within %s", system, limit)
 	}
 	return o
 }

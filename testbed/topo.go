@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/romap2p/romap2p/treebuild"
 )
@@ -53,16 +54,35 @@ func checkTools() error {
 	return nil
 }
 
-// acquireLock takes the testbed's lock file or says who holds it.
-func acquireLock() (*os.File, error) {
+// acquireLock takes the testbed's lock file. Held by another testbed, it
+// says who holds it, or with wait it waits for it to be free.
+func acquireLock(ctx context.Context, wait bool) (*os.File, error) {
 	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	said := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
 		b, _ := os.ReadFile(lockPath)
-		f.Close()
-		return nil, fmt.Errorf("another testbed is running (lock %s held by pid %s); wait for it or run `down` if it died", lockPath, strings.TrimSpace(string(b)))
+		holder := strings.TrimSpace(string(b))
+		if !wait {
+			f.Close()
+			return nil, fmt.Errorf("another testbed is running (lock %s held by pid %s); wait for it (--wait) or run `down` if it died", lockPath, holder)
+		}
+		if !said {
+			say("waiting for the testbed of pid %s to finish", holder)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	if err := f.Truncate(0); err == nil {
 		fmt.Fprintf(f, "%d\n", os.Getpid())
@@ -118,15 +138,16 @@ func burst(bytesPerSec float64) string {
 }
 
 // upTopology builds the namespaces, links and shaping for m (bytes/s, caps
-// applied). On failure it removes what it made. The caller must Close it.
-func upTopology(ctx context.Context, m *treebuild.RateMatrix) (t *topology, err error) {
+// applied), waiting for another testbed to finish if wait is set. On
+// failure it removes what it made. The caller must Close it.
+func upTopology(ctx context.Context, m *treebuild.RateMatrix, wait bool) (t *topology, err error) {
 	if err := checkTools(); err != nil {
 		return nil, err
 	}
 	if m.Len() > 4000 {
 		return nil, fmt.Errorf("topology: %d hosts are too many", m.Len())
 	}
-	lock, err := acquireLock()
+	lock, err := acquireLock(ctx, wait)
 	if err != nil {
 		return nil, err
 	}

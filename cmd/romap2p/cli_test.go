@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -140,7 +140,7 @@ func TestExitCode(t *testing.T) {
 	}{
 		{nil, false, exitOK},
 		{nil, true, exitOK}, // a seed stopped by Ctrl-C did its job
-		{flag.ErrHelp, false, exitOK},
+		{pflag.ErrHelp, false, exitOK},
 		{usageError{"bad"}, false, exitUsage},
 		{fmt.Errorf("wrapped: %w", usageError{"bad"}), false, exitUsage},
 		{interruptedError{"stopped"}, false, exitInterrupted},
@@ -165,7 +165,7 @@ func TestParseArgsInterspersed(t *testing.T) {
 	env := &cliEnv{stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), getenv: func(string) string { return "" }}
 	c := &command{name: "x"}
 	fs := newFlagSet(c, env)
-	o := fs.String("o", "", "")
+	o := fs.StringP("output", "o", "", "")
 	j := fs.Bool("json", false, "")
 	pos, err := parseArgs(fs, []string{"CID", "-o", "out", "--json", "--", "-literal"})
 	if err != nil {
@@ -183,7 +183,7 @@ func TestParseArgsInterspersed(t *testing.T) {
 		t.Errorf("bad log level: %v", err)
 	}
 	fs = newFlagSet(c, env)
-	if _, err := parseArgs(fs, []string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+	if _, err := parseArgs(fs, []string{"--help"}); !errors.Is(err, pflag.ErrHelp) {
 		t.Errorf("help: %v", err)
 	}
 	if out := env.stdout.(*bytes.Buffer).String(); !strings.Contains(out, "-log-level") {
@@ -202,26 +202,27 @@ func TestNodeFlagsValidation(t *testing.T) {
 	} {
 		fs := newFlagSet(&command{name: "x"}, env)
 		var nf nodeFlags
-		nf.register(fs, env)
+		nf.register(fs, env, true)
 		if _, err := parseArgs(fs, append(args, "--repo", t.TempDir())); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := nf.options(); exitCode(err, false) != exitUsage {
+		if _, _, err := nf.options(busyRefuse, nil); exitCode(err, false) != exitUsage {
 			t.Errorf("%v: got %v, want a usage error", args, err)
 		}
 	}
 	fs := newFlagSet(&command{name: "x"}, env)
 	var nf nodeFlags
-	nf.register(fs, env)
+	nf.register(fs, env, true)
 	args := []string{"--repo", t.TempDir(), "--stripes", "4", "--max-children", "3", "--upload-limit", "10Mbit/s",
 		"--bootstrap", "/ip4/127.0.0.1/tcp/4001/p2p/" + testPeer}
 	if _, err := parseArgs(fs, args); err != nil {
 		t.Fatal(err)
 	}
-	opts, err := nf.options()
+	opts, repo, err := nf.options(busyRefuse, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer repo.Close()
 	if len(opts) < 5 {
 		t.Errorf("only %d options", len(opts))
 	}
@@ -280,8 +281,11 @@ func TestUsableAddrs(t *testing.T) {
 			t.Errorf("addr %d = %q, want %q", i, got[i], want[i])
 		}
 	}
-	if h := getHint(testCID(t), got); !strings.Contains(h, "--bootstrap /ip4/8.8.8.8/tcp/5/p2p/") {
+	if h := getHint("/opt/my tools/rp", testCID(t), got); !strings.HasPrefix(h, "/opt/my tools/rp get ") || !strings.Contains(h, "--bootstrap /ip4/8.8.8.8/tcp/5/p2p/") {
 		t.Errorf("hint %q", h)
+	}
+	if q := shellQuote("/opt/my tools/rp"); q != "'/opt/my tools/rp'" {
+		t.Errorf("quoted %q", q)
 	}
 }
 

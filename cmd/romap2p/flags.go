@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -12,67 +11,116 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/spf13/pflag"
 
 	"github.com/romap2p/romap2p/internal/shaper"
 	"github.com/romap2p/romap2p/node"
+	"github.com/romap2p/romap2p/protocol"
 )
 
 // nodeFlags are the flags shared by every command that starts a node.
 type nodeFlags struct {
 	repo        string
-	listen      string
-	bootstrap   string
+	listen      []string
+	bootstrap   []string
 	public      bool
 	noDHT       bool
+	noMDNS      bool
 	security    string
 	stripes     int
 	maxChildren int
 	uploadLimit string
+	fs          *pflag.FlagSet
 }
 
-func (f *nodeFlags) register(fs *flag.FlagSet, env *cliEnv) {
-	fs.StringVar(&f.repo, "repo", defaultRepo(env.getenv), "directory holding this node's identity key and API address (env ROMAP2P_REPO)")
-	fs.StringVar(&f.listen, "listen", "/ip4/0.0.0.0/tcp/0", "comma-separated TCP multiaddrs to listen on")
-	fs.StringVar(&f.bootstrap, "bootstrap", "", "comma-separated multiaddrs (with /p2p/ID) of peers to join")
+// register adds the node flags to fs; withMDNS adds --no-mdns (commands
+// that stay up long enough to be found on the LAN).
+func (f *nodeFlags) register(fs *pflag.FlagSet, env *cliEnv, withMDNS bool) {
+	f.fs = fs
+	fs.StringVar(&f.repo, "repo", defaultRepo(env.getenv), "`DIR` holding this node's identity key, config and API address (env ROMAP2P_REPO)")
+	fs.StringSliceVarP(&f.listen, "listen", "l", nil, "TCP multiaddrs to listen on, comma-separated (default: \"listen\" in the repo's config.json, first created with port "+fmt.Sprint(defaultPort)+")")
+	fs.StringSliceVarP(&f.bootstrap, "bootstrap", "b", nil, "multiaddrs (with /p2p/ID) of peers to join, comma-separated or repeated")
 	fs.BoolVar(&f.public, "public-dht", false, "also bootstrap from the public IPFS DHT peers")
-	fs.BoolVar(&f.noDHT, "no-dht", false, "run without a DHT (peers only from --bootstrap and peer exchange)")
+	fs.BoolVar(&f.noDHT, "no-dht", false, "run without a DHT (peers only from --bootstrap, mDNS and peer exchange)")
+	if withMDNS {
+		fs.BoolVar(&f.noMDNS, "no-mdns", false, "do not announce or look for peers on the local network (mDNS)")
+	}
 	fs.StringVar(&f.security, "security", string(node.SecurityTLS), "preferred channel security: tls or noise")
-	fs.IntVar(&f.stripes, "stripes", 8, "cut the symbol stream into `K` stripes, each with its own tree (1: the paper's single tree)")
+	fs.IntVar(&f.stripes, "stripes", 8, fmt.Sprintf("cut the symbol stream into `K` stripes (1..%d), each with its own tree (1: the paper's single tree)", protocol.MaxStripes))
 	fs.IntVar(&f.maxChildren, "max-children", 8, "most children this node feeds at once")
 	fs.StringVar(&f.uploadLimit, "upload-limit", "", "cap on this node's total upload `RATE` (e.g. 2MB/s, 10Mbit/s); empty: none")
 }
 
-// options turns the flags into node options.
-func (f *nodeFlags) options() ([]node.Option, error) {
+// check validates the flags that need no repo: a usage error at once.
+func (f *nodeFlags) check() error {
 	switch node.Security(f.security) {
 	case node.SecurityTLS, node.SecurityNoise:
 	default:
-		return nil, usageError{fmt.Sprintf("--security: %q is neither tls nor noise", f.security)}
+		return usageError{fmt.Sprintf("--security: %q is neither tls nor noise", f.security)}
 	}
-	if f.stripes < 1 || f.stripes > 256 {
-		return nil, usageError{fmt.Sprintf("--stripes: %d outside 1..256", f.stripes)}
+	if f.stripes < 1 || f.stripes > protocol.MaxStripes {
+		return usageError{fmt.Sprintf("--stripes: %d outside 1..%d", f.stripes, protocol.MaxStripes)}
 	}
 	if f.maxChildren < 1 {
-		return nil, usageError{fmt.Sprintf("--max-children: %d must be at least 1", f.maxChildren)}
+		return usageError{fmt.Sprintf("--max-children: %d must be at least 1", f.maxChildren)}
 	}
-	boot, err := f.bootstrapPeers()
+	if _, err := f.bootstrapPeers(); err != nil {
+		return err
+	}
+	if f.uploadLimit != "" {
+		if _, err := parseRate(f.uploadLimit); err != nil {
+			return usageError{fmt.Sprintf("--upload-limit: %v", err)}
+		}
+	}
+	if _, err := parseListen(f.listen); err != nil {
+		return err
+	}
+	return nil
+}
+
+// options opens the repo (see openRepo for busy) and turns the flags into
+// node options. The caller closes the repo when the node is gone.
+func (f *nodeFlags) options(busy busyPolicy, notes io.Writer) ([]node.Option, *repoHandle, error) {
+	if err := f.check(); err != nil {
+		return nil, nil, err
+	}
+	boot, _ := f.bootstrapPeers()
+	r, err := openRepo(f.repo, busy)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := f.nodeOptions(r, boot, notes)
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return opts, r, nil
+}
+
+func (f *nodeFlags) nodeOptions(r *repoHandle, boot []peer.AddrInfo, notes io.Writer) ([]node.Option, error) {
+	self, err := peer.IDFromPrivateKey(r.key)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	for _, b := range boot {
+		if b.ID == self {
+			return nil, usageError{fmt.Sprintf("--bootstrap: %s is this node's own peer ID (repo %s); give the address of another node", b.ID, f.repo)}
+		}
+	}
+	if r.fresh && notes != nil {
+		fmt.Fprintf(notes, "romap2p: repo %s is in use by another romap2p process%s; this run uses a fresh identity %s (--repo DIR to keep one)\n", f.repo, r.holderNote(), self)
+	}
+	listen, err := f.listenAddrs(r, notes)
 	if err != nil {
 		return nil, err
 	}
 	var limit float64
 	if f.uploadLimit != "" {
-		if limit, err = parseRate(f.uploadLimit); err != nil {
-			return nil, usageError{fmt.Sprintf("--upload-limit: %v", err)}
-		}
+		limit, _ = parseRate(f.uploadLimit)
 	}
-	key, err := loadIdentity(f.repo)
-	if err != nil {
-		return nil, err
-	}
-	hopts := []node.HostOption{node.Identity(key), node.PreferSecurity(node.Security(f.security))}
-	if f.listen != "" {
-		hopts = append(hopts, node.ListenAddrs(splitList(f.listen)...))
-	}
+	hopts := []node.HostOption{node.Identity(r.key), node.PreferSecurity(node.Security(f.security)), node.ListenAddrs(listen...)}
 	opts := []node.Option{
 		node.WithHostOptions(hopts...),
 		node.WithStripes(f.stripes),
@@ -93,9 +141,70 @@ func (f *nodeFlags) options() ([]node.Option, error) {
 	return opts, nil
 }
 
+// listenAddrs chooses where the node listens: --listen, else the repo's
+// config; a process with a fresh identity (another one holds the repo)
+// and a configured port already taken fall back to a free port.
+func (f *nodeFlags) listenAddrs(r *repoHandle, notes io.Writer) ([]string, error) {
+	if f.fs != nil && f.fs.Changed("listen") {
+		return f.listen, nil
+	}
+	if r.fresh {
+		return []string{anyPortAddr}, nil
+	}
+	addrs, err := parseListen(r.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("repo config %s: %w", r.configPath(), err)
+	}
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		l, err := manet.Listen(a)
+		if err != nil {
+			if notes != nil {
+				fmt.Fprintf(notes, "romap2p: %s is taken (%v); listening on a free port instead\n", a, errors.Unwrap(err))
+			}
+			out = append(out, zeroPort(a).String())
+			continue
+		}
+		_ = l.Close()
+		out = append(out, a.String())
+	}
+	return out, nil
+}
+
+// parseListen checks listen multiaddrs.
+func parseListen(list []string) ([]ma.Multiaddr, error) {
+	out := make([]ma.Multiaddr, 0, len(list))
+	for _, s := range list {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--listen: %q: %v", s, err)}
+		}
+		if _, err := a.ValueForProtocol(ma.P_TCP); err != nil {
+			return nil, usageError{fmt.Sprintf("--listen: %q is not a TCP address", s)}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// zeroPort returns a with its TCP port replaced by 0.
+func zeroPort(a ma.Multiaddr) ma.Multiaddr {
+	var out ma.Multiaddr
+	for _, c := range a {
+		if c.Protocol().Code == ma.P_TCP {
+			z, err := ma.NewComponent("tcp", "0")
+			if err == nil {
+				c = *z
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // bootstrapPeers parses --bootstrap.
 func (f *nodeFlags) bootstrapPeers() ([]peer.AddrInfo, error) {
-	boot, err := node.ParseAddrInfos(splitList(f.bootstrap))
+	boot, err := node.ParseAddrInfos(splitList(strings.Join(f.bootstrap, ",")))
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("--bootstrap: %v", err)}
 	}
@@ -127,32 +236,17 @@ func splitList(s string) []string {
 // parseArgs parses flags anywhere among the arguments (`get CID -o x` and
 // `get -o x CID` alike); everything after "--" is positional. Flag errors
 // become usage errors.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err // the flag set has printed the help
-			}
-			return nil, usageError{err.Error()}
+func parseArgs(fs *pflag.FlagSet, args []string) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, err // the flag set has printed the help
 		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+		return nil, usageError{err.Error()}
 	}
-	if f := fs.Lookup("log-level"); f != nil && f.Value.String() != "" {
-		if err := setLogLevel(f.Value.String()); err != nil {
-			return nil, usageError{fmt.Sprintf("--log-level: %v", err)}
-		}
+	if err := applyLogLevel(fs); err != nil {
+		return nil, err
 	}
-	return pos, nil
+	return fs.Args(), nil
 }
 
 // setLogLevel applies a --log-level value: either one level for every

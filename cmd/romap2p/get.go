@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/romap2p/romap2p/node"
@@ -34,108 +35,198 @@ func getCommand() *command {
 		name:    "get",
 		summary: "download a file by CID, verify it, and write it out",
 		usage:   "[flags] CID",
-		example: `  romap2p get bafyrei... --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW...
+		example: `  romap2p get bafyrei... --bootstrap /ip4/192.0.2.7/tcp/4717/p2p/12D3KooW...
   romap2p get bafyrei... -o ~/Downloads/big.iso --json
-  romap2p get bafyrei... --keep-serving       # stay as a seed afterwards
+  romap2p get bafyrei... -o - | tar x          # verified bytes to stdout
+  romap2p get bafyrei... --timeout 2m --keep-serving
   Interrupted downloads resume when the same command is run again.`,
 	}
-	c.run = func(ctx context.Context, env *cliEnv, args []string) error {
-		fs := newFlagSet(c, env)
+	c.setup = func(fs *pflag.FlagSet, env *cliEnv) func(context.Context, []string) error {
 		var nf nodeFlags
-		nf.register(fs, env)
+		nf.register(fs, env, true)
 		var sv serviceFlags
 		sv.register(fs, env, "")
-		out := fs.String("o", "", "output `PATH` (default: the file's name in the current directory, else the CID)")
-		fs.StringVar(out, "output", "", "same as -o")
+		out := fs.StringP("output", "o", "", "output `PATH`, \"-\" for stdout (default: the file's name in the current directory, else the CID)")
+		force := fs.BoolP("force", "f", false, "write over an existing output file (never over a file this repo's node serves)")
 		asJSON := fs.Bool("json", false, "print one JSON object with the outcome on stdout, no progress")
 		keep := fs.Bool("keep-serving", false, "keep serving the file as a seed after the download, until interrupted")
-		parentList := fs.String("parents", "", "comma-separated multiaddrs of fixed parents (an explicit tree)")
-		quiet := fs.Bool("quiet", false, "no progress output")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 {
-			return usageError{"get needs exactly one CID"}
-		}
-		c, err := parseCID(pos[0])
-		if err != nil {
-			return err
-		}
-		parentsAI, err := node.ParseAddrInfos(splitList(*parentList))
-		if err != nil {
-			return usageError{fmt.Sprintf("--parents: %v", err)}
-		}
-		dest, named := outputPath(*out, c)
-		opts, err := nf.options()
-		if err != nil {
-			return err
-		}
-		var gopts []node.GetOption
-		if len(parentsAI) > 0 {
-			gopts = append(gopts, node.WithParents(parentsAI...))
-		}
-		n, err := node.New(ctx, opts...)
-		if err != nil {
-			return fmt.Errorf("start node: %w", err)
-		}
-		defer n.Close()
-		if *keep && sv.api == "" {
-			sv.api = defaultAPI
-			if v := env.getenv("ROMAP2P_API"); v != "" {
-				sv.api = v
+		parentList := fs.StringSlice("parents", nil, "multiaddrs of fixed parents (an explicit tree), comma-separated")
+		quiet := fs.BoolP("quiet", "q", false, "no progress output")
+		timeout := fs.DurationP("timeout", "t", 0, "give up after `DURATION` (e.g. 30s, 5m; 0: never)")
+		return func(ctx context.Context, pos []string) error {
+			if len(pos) != 1 {
+				return usageError{"get needs exactly one CID"}
 			}
-		}
-		stop, err := sv.start(n, nf.repo, env)
-		if err != nil {
-			return err
-		}
-		defer stop()
+			c, err := parseCID(pos[0])
+			if err != nil {
+				return err
+			}
+			parentsAI, err := node.ParseAddrInfos(*parentList)
+			if err != nil {
+				return usageError{fmt.Sprintf("--parents: %v", err)}
+			}
+			if *timeout < 0 {
+				return usageError{"--timeout must not be negative"}
+			}
+			toStdout := *out == "-"
+			if toStdout && (*asJSON || *keep) {
+				return usageError{"-o - writes the file to stdout: it excludes --json and --keep-serving"}
+			}
+			if err := nf.check(); err != nil {
+				return err
+			}
+			opts, repo, err := nf.options(busyFresh, env.stderr)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			var dest string
+			named := true
+			if toStdout {
+				tmp, err := os.MkdirTemp("", "romap2p-get-")
+				if err != nil {
+					return fmt.Errorf("temporary directory: %w", err)
+				}
+				defer os.RemoveAll(tmp)
+				dest = filepath.Join(tmp, c.String())
+			} else {
+				dest, named = outputPath(*out, c)
+				if err := checkOutput(dest, *force, repo.served()); err != nil {
+					return err
+				}
+			}
+			var gopts []node.GetOption
+			if len(parentsAI) > 0 {
+				gopts = append(gopts, node.WithParents(parentsAI...))
+			}
+			n, err := node.New(ctx, opts...)
+			if err != nil {
+				return fmt.Errorf("start node: %w", err)
+			}
+			defer n.Close()
+			if *keep && sv.api == "" {
+				sv.api = defaultAPI
+				if v := env.getenv("ROMAP2P_API"); v != "" {
+					sv.api = v
+				}
+			}
+			stop, err := sv.start(n, repo.dir, env)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if !nf.noMDNS {
+				lan, err := startLAN(ctx, n)
+				if err != nil {
+					fmt.Fprintf(env.stderr, "romap2p: no LAN discovery: %v\n", err)
+				} else {
+					defer lan.Close()
+					if len(nf.bootstrap) == 0 && len(parentsAI) == 0 {
+						gopts = append(gopts, node.WithPeers(lan.Wait(ctx, lanWait)...))
+					}
+				}
+			}
 
-		start := time.Now()
-		track := newLinkTracker()
-		rctx, rcancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() { defer wg.Done(); track.run(rctx, n, c) }()
-		if !*asJSON && !*quiet {
-			r := newReporter(env.stderr)
+			gctx, gcancel := ctx, context.CancelFunc(func() {})
+			if *timeout > 0 {
+				gctx, gcancel = context.WithTimeout(ctx, *timeout)
+			}
+			defer gcancel()
+			start := time.Now()
+			track := newLinkTracker()
+			rctx, rcancel := context.WithCancel(ctx)
+			var wg sync.WaitGroup
 			wg.Add(1)
-			go func() { defer wg.Done(); r.run(rctx, n, c, start) }()
-		}
-		err = n.Get(ctx, c, dest, gopts...)
-		rcancel()
-		wg.Wait()
-		if err != nil {
-			if ctx.Err() != nil {
-				return interruptedError{fmt.Sprintf("interrupted; run the same command again to resume (partial download kept in %s.part)", dest)}
+			go func() { defer wg.Done(); track.run(rctx, n, c) }()
+			if !*asJSON && !*quiet {
+				r := newReporter(env.stderr)
+				r.connected = func() int { return len(n.Host().Network().Peers()) }
+				r.asked = len(nf.bootstrap) + len(parentsAI)
+				wg.Add(1)
+				go func() { defer wg.Done(); r.run(rctx, n, c, start) }()
 			}
-			if errors.Is(err, node.ErrNoPeers) && nf.bootstrap == "" {
-				return fmt.Errorf("get %s: %w (name a peer with --bootstrap)", c, err)
+			err = n.Get(gctx, c, dest, gopts...)
+			rcancel()
+			wg.Wait()
+			if err != nil {
+				switch {
+				case ctx.Err() != nil && toStdout:
+					return interruptedError{"interrupted"}
+				case ctx.Err() != nil:
+					return interruptedError{fmt.Sprintf("interrupted; run the same command again to resume (partial download kept in %s.part)", dest)}
+				case gctx.Err() != nil:
+					return fmt.Errorf("get %s: no verified file within --timeout %v (%d peers connected): %w", c, *timeout, len(n.Host().Network().Peers()), err)
+				case errors.Is(err, node.ErrNoPeers) && len(nf.bootstrap) == 0:
+					return fmt.Errorf("get %s: %w (name a peer with --bootstrap)", c, err)
+				}
+				return fmt.Errorf("get %s: %w", c, err)
 			}
-			return fmt.Errorf("get %s: %w", c, err)
-		}
-		p, _ := n.Progress(c)
-		track.sample(p)
-		final := dest
-		if !named {
-			final = rename(dest, p.Name, env.stderr)
-		}
-		res := newGetResult(p, final, time.Since(start), track.links())
-		if *asJSON {
-			if err := json.NewEncoder(env.stdout).Encode(res); err != nil {
-				return fmt.Errorf("write result: %w", err)
+			p, _ := n.Progress(c)
+			track.sample(p)
+			res := newGetResult(p, dest, time.Since(start), track.links())
+			if toStdout {
+				if err := copyFile(env.stdout, dest); err != nil {
+					return err
+				}
+				if !*quiet {
+					fmt.Fprintf(env.stderr, "%s (%s in %.1f s, %s)\n", c, humanBytes(float64(res.Size)), res.Seconds, humanRate(res.GoodputBps))
+				}
+				return nil
 			}
-		} else {
-			fmt.Fprintf(env.stdout, "%s  %s (%s in %.1f s, %s)\n", final, c, humanBytes(float64(res.Size)), res.Seconds, humanRate(res.GoodputBps))
+			final := dest
+			if !named {
+				final = rename(dest, p.Name, env.stderr)
+			}
+			res.Path = final
+			if *asJSON {
+				if err := json.NewEncoder(env.stdout).Encode(res); err != nil {
+					return fmt.Errorf("write result: %w", err)
+				}
+			} else {
+				fmt.Fprintf(env.stdout, "%s  %s (%s in %.1f s, %s)\n", final, c, humanBytes(float64(res.Size)), res.Seconds, humanRate(res.GoodputBps))
+			}
+			if *keep {
+				fmt.Fprintln(env.stderr, "romap2p get: download complete; serving it until interrupted")
+				<-ctx.Done()
+			}
+			return nil
 		}
-		if *keep {
-			fmt.Fprintln(env.stderr, "romap2p get: download complete; serving it until interrupted")
-			<-ctx.Done()
-		}
-		return nil
 	}
 	return c
+}
+
+// lanWait is how long get listens for peers on the LAN before it asks them.
+const lanWait = 1500 * time.Millisecond
+
+// checkOutput refuses a download path that would replace a file the
+// repo's node serves (always) or any existing file (unless force).
+func checkOutput(dest string, force bool, served []string) error {
+	st, err := os.Stat(dest)
+	if err != nil {
+		return nil
+	}
+	for _, s := range served {
+		if sst, err := os.Stat(s); err == nil && os.SameFile(st, sst) {
+			return usageError{fmt.Sprintf("%s is a file this node serves; never written over, choose another path with -o", dest)}
+		}
+	}
+	if !force {
+		return usageError{fmt.Sprintf("%s exists; --force replaces it, or choose another path with -o", dest)}
+	}
+	return nil
+}
+
+// copyFile writes the file at path to w.
+func copyFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read download: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(w, f); err != nil {
+		return fmt.Errorf("write to stdout: %w", err)
+	}
+	return nil
 }
 
 // parseCID reads and checks a content ID; a malformed one is a usage error.

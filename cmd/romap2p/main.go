@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +17,8 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/libp2p/go-libp2p/gologshim"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes, in the spirit of curl and kubo: 0 success, 1 a failure of the
@@ -35,13 +36,20 @@ type command struct {
 	summary string
 	usage   string // arguments after the command name
 	example string
-	run     func(ctx context.Context, env *cliEnv, args []string) error
+	// setup registers the command's flags on fs and returns what runs with
+	// the positional arguments once the flags are parsed.
+	setup func(fs *pflag.FlagSet, env *cliEnv) func(ctx context.Context, args []string) error
+	// run, for a command without setup, parses its own flags (newFlagSet,
+	// parseArgs) from everything after the command name.
+	run func(ctx context.Context, env *cliEnv, args []string) error
 }
 
 // cliEnv carries what every command needs; no global state.
 type cliEnv struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// self is how a shell runs this program, for commands printed to paste.
+	self string
 }
 
 // usageError marks a mistake on the command line (exit code 2).
@@ -68,40 +76,108 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	os.Exit(run(os.Args[1:], &cliEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}))
+	os.Exit(run(os.Args[1:], &cliEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, self: selfCommand(os.Args[0])}))
 }
 
 func run(args []string, env *cliEnv) int {
 	gologshim.SetDefaultHandler(logging.SlogHandler())
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		if len(args) > 1 {
-			if c, ok := cmds[args[1]]; ok {
-				printCommandHelp(env.stdout, c, nil)
-				return exitOK
-			}
-		}
-		printUsage(env.stdout, cmds)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(env.stderr, "romap2p: unknown command %q (see romap2p --help)\n", args[0])
-		return exitUsage
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal, a second one kills the process at once.
 	context.AfterFunc(ctx, stop)
-	err := c.run(ctx, env, args[1:])
+	root := rootCommand(env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(err, ctx.Err() != nil)
 	if msg := errorLine(err); msg != "" && code != exitOK {
-		fmt.Fprintf(env.stderr, "romap2p %s: %s\n", c.name, msg)
+		name := "romap2p"
+		if cmd != nil && cmd != root {
+			name = cmd.CommandPath()
+		}
+		if code == exitUsage {
+			msg += fmt.Sprintf(" (see '%s --help')", name)
+		}
+		fmt.Fprintf(env.stderr, "%s: %s\n", name, msg)
 	}
 	return code
+}
+
+// rootCommand builds the command tree: one cobra command per romap2p
+// command, GNU-style flags (pflag), help and shell completion.
+func rootCommand(env *cliEnv) *cobra.Command {
+	cmds := commands()
+	root := &cobra.Command{
+		Use:           "romap2p",
+		Short:         "reliable one-to-many file transfer over libp2p (ROMA: fountain codes down a tree of TCP streams)",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Sprintf("unknown command %q", args[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(env.stderr)
+			_ = cmd.Usage()
+			return usageError{"a COMMAND is needed"}
+		},
+	}
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	root.PersistentFlags().String("log-level", "", "log `LEVEL` for romap2p (debug, info, warn, error) or subsystem=level pairs; logs go to stderr (env GOLOG_LOG_LEVEL)")
+	root.SetUsageTemplate(root.UsageTemplate() + `
+Environment:
+  ROMAP2P_REPO     directory of the node's identity key, config and API address
+  ROMAP2P_API      address of a running node's local API (for status)
+  GOLOG_LOG_LEVEL  log levels, e.g. "error,roma/node=debug" (or --log-level)
+
+Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
+`)
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		root.AddCommand(cobraCommand(cmds[n], env))
+	}
+	root.InitDefaultCompletionCmd()
+	return root
+}
+
+// cobraCommand turns a romap2p command into a cobra command.
+func cobraCommand(c *command, env *cliEnv) *cobra.Command {
+	cc := &cobra.Command{
+		Use:     c.name + " " + c.usage,
+		Short:   c.summary,
+		Example: strings.TrimRight(c.example, "\n"),
+	}
+	if c.setup == nil {
+		// The command parses its own flags.
+		cc.DisableFlagParsing = true
+		cc.RunE = func(cmd *cobra.Command, args []string) error { return c.run(cmd.Context(), env, args) }
+		return cc
+	}
+	action := c.setup(cc.Flags(), env)
+	cc.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := applyLogLevel(cmd.Flags()); err != nil {
+			return err
+		}
+		return action(cmd.Context(), args)
+	}
+	return cc
+}
+
+// applyLogLevel applies --log-level if it was given.
+func applyLogLevel(fs *pflag.FlagSet) error {
+	if f := fs.Lookup("log-level"); f != nil && f.Value.String() != "" {
+		if err := setLogLevel(f.Value.String()); err != nil {
+			return usageError{fmt.Sprintf("--log-level: %v", err)}
+		}
+	}
+	return nil
 }
 
 // interruptedError ends a command stopped by a signal; its message says what
@@ -113,7 +189,7 @@ func (e interruptedError) Error() string { return e.msg }
 // exitCode maps a command's outcome to the process exit code.
 func exitCode(err error, signalled bool) int {
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, pflag.ErrHelp):
 		return exitOK
 	case errors.As(err, new(usageError)):
 		return exitUsage
@@ -126,7 +202,7 @@ func exitCode(err error, signalled bool) int {
 
 // errorLine renders err as the one line printed on stderr.
 func errorLine(err error) string {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	if err == nil || errors.Is(err, pflag.ErrHelp) {
 		return ""
 	}
 	msg := strings.Join(strings.Fields(err.Error()), " ")
@@ -137,37 +213,10 @@ func errorLine(err error) string {
 	return msg
 }
 
-func printUsage(w io.Writer, cmds map[string]*command) {
-	fmt.Fprintln(w, "romap2p: reliable one-to-many file transfer over libp2p (ROMA: fountain codes down a tree of TCP streams)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Usage: romap2p COMMAND [flags] [args]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Commands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'romap2p COMMAND --help' for a command's flags and examples.")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Environment:")
-	fmt.Fprintln(w, "  ROMAP2P_REPO     directory of the node's identity key and API address")
-	fmt.Fprintln(w, "  ROMAP2P_API      address of a running node's local API (for status)")
-	fmt.Fprintln(w, "  GOLOG_LOG_LEVEL  log levels, e.g. \"error,roma/node=debug\" (or --log-level)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.")
-}
-
-func printCommandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
+func printCommandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
 	fmt.Fprintf(w, "Usage: romap2p %s %s\n\n%s\n", c.name, c.usage, c.summary)
 	if fs != nil {
-		fmt.Fprintln(w, "\nFlags:")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
+		fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
 	}
 	if c.example != "" {
 		fmt.Fprintf(w, "\nExamples:\n%s\n", strings.TrimRight(c.example, "\n"))
@@ -176,10 +225,23 @@ func printCommandHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 
 // newFlagSet returns a flag set whose -h prints the command's help, with the
 // --log-level flag every command has.
-func newFlagSet(c *command, env *cliEnv) *flag.FlagSet {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+func newFlagSet(c *command, env *cliEnv) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() { printCommandHelp(env.stdout, c, fs) }
 	fs.String("log-level", "", "log `LEVEL` for romap2p (debug, info, warn, error) or subsystem=level pairs; logs go to stderr (env GOLOG_LOG_LEVEL)")
 	return fs
+}
+
+// execCommand runs one command alone with args, as `romap2p NAME args`
+// would, and returns its error.
+func execCommand(ctx context.Context, c *command, env *cliEnv, args []string) error {
+	cc := cobraCommand(c, env)
+	cc.SilenceErrors, cc.SilenceUsage = true, true
+	cc.SetOut(env.stdout)
+	cc.SetErr(env.stderr)
+	cc.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	cc.Flags().String("log-level", "", "log level")
+	cc.SetArgs(args)
+	return cc.ExecuteContext(ctx)
 }

@@ -151,6 +151,10 @@ type reporter struct {
 	terminal bool
 	width    func() int // terminal width, 0 if unknown
 	every    time.Duration
+	// connected counts the peers the node is connected to (nil: unknown);
+	// asked is how many peers the command named to ask.
+	connected func() int
+	asked     int
 }
 
 // run reports on c from src until ctx ends, then clears a terminal line.
@@ -168,8 +172,11 @@ func (r *reporter) run(ctx context.Context, src progressSource, c cid.Cid, start
 		}
 		p, ok := src.Progress(c)
 		if !ok {
+			line := r.waitLine(time.Since(start))
 			if r.terminal {
-				fmt.Fprint(r.w, "\rlooking for peers that have the content…\x1b[K")
+				fmt.Fprintf(r.w, "\r%s\x1b[K", line)
+			} else {
+				fmt.Fprintf(r.w, "%s %s\n", time.Now().Format("15:04:05"), line)
 			}
 			continue
 		}
@@ -183,4 +190,19 @@ func (r *reporter) run(ctx context.Context, src progressSource, c cid.Cid, start
 		}
 		fmt.Fprintf(r.w, "%s %s\n", time.Now().Format("15:04:05"), progressLine(p, time.Since(start), 0))
 	}
+}
+
+// waitLine says what a download does before any peer has answered with
+// the manifest.
+func (r *reporter) waitLine(waited time.Duration) string {
+	var b strings.Builder
+	b.WriteString("looking for peers that have the content")
+	if r.asked > 0 {
+		fmt.Fprintf(&b, ", asking the %d named", r.asked)
+	}
+	if r.connected != nil {
+		fmt.Fprintf(&b, "; %d connected", r.connected())
+	}
+	fmt.Fprintf(&b, " (%s)", humanDuration(waited))
+	return b.String()
 }

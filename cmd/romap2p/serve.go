@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/spf13/pflag"
 
 	"github.com/romap2p/romap2p/node"
 )
@@ -22,85 +25,97 @@ func serveCommand() *command {
 		summary: "serve files to whoever asks for their CIDs, until interrupted",
 		usage:   "[flags] FILE...",
 		example: `  romap2p serve big.iso
-  romap2p serve --listen /ip4/0.0.0.0/tcp/4001 --no-dht a.bin b.bin
+  romap2p serve --listen /ip4/0.0.0.0/tcp/4800 --no-dht a.bin b.bin
   romap2p serve --upload-limit 20Mbit/s --metrics 127.0.0.1:9301 big.iso`,
 	}
-	c.run = func(ctx context.Context, env *cliEnv, args []string) error {
-		fs := newFlagSet(c, env)
+	c.setup = func(fs *pflag.FlagSet, env *cliEnv) func(context.Context, []string) error {
 		var nf nodeFlags
-		nf.register(fs, env)
+		nf.register(fs, env, true)
 		var sv serviceFlags
 		sv.register(fs, env, defaultAPI)
 		symbol := fs.String("symbol-size", "", "symbol size T in bytes (default 4096)")
 		asJSON := fs.Bool("json", false, "print one JSON object per file instead of text")
-		files, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(files) == 0 {
-			return usageError{"serve needs at least one FILE"}
-		}
-		var addOpts []node.AddOption
-		if *symbol != "" {
-			t, err := parseSize(*symbol)
-			if err != nil || t < 16 || t > 65535 {
-				return usageError{fmt.Sprintf("--symbol-size: %q must be 16..65535 bytes", *symbol)}
+		return func(ctx context.Context, files []string) error {
+			if len(files) == 0 {
+				return usageError{"serve needs at least one FILE"}
 			}
-			addOpts = append(addOpts, node.SymbolSize(int(t)))
-		}
-		for _, f := range files {
-			if st, err := os.Stat(f); err != nil {
+			var addOpts []node.AddOption
+			if *symbol != "" {
+				t, err := parseSize(*symbol)
+				if err != nil || t < 16 || t > 65535 {
+					return usageError{fmt.Sprintf("--symbol-size: %q must be 16..65535 bytes", *symbol)}
+				}
+				addOpts = append(addOpts, node.SymbolSize(int(t)))
+			}
+			for _, f := range files {
+				if st, err := os.Stat(f); err != nil {
+					return err
+				} else if !st.Mode().IsRegular() {
+					return fmt.Errorf("%s: not a regular file", f)
+				}
+			}
+			if err := nf.check(); err != nil {
 				return err
-			} else if !st.Mode().IsRegular() {
-				return fmt.Errorf("%s: not a regular file", f)
 			}
-		}
-		opts, err := nf.options()
-		if err != nil {
-			return err
-		}
-		n, err := node.New(ctx, opts...)
-		if err != nil {
-			return fmt.Errorf("start node: %w", err)
-		}
-		defer n.Close()
-		stop, err := sv.start(n, nf.repo, env)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		addrs := usableAddrs(n.AddrInfo())
-		for _, f := range files {
-			c, err := n.Add(ctx, f, addOpts...)
+			opts, repo, err := nf.options(busyRefuse, env.stderr)
 			if err != nil {
 				return err
 			}
-			p, _ := n.Progress(c)
-			if *asJSON {
-				err = json.NewEncoder(env.stdout).Encode(map[string]any{
-					"cid": c.String(), "file": f, "name": p.Name, "size": p.Size, "addrs": addrs,
-					"get": getHint(c, addrs),
-				})
-			} else {
-				err = printServed(env.stdout, c, f, p.Size, addrs)
+			defer repo.Close()
+			if err := repo.setServing(files); err != nil {
+				return err
 			}
+			n, err := node.New(ctx, opts...)
 			if err != nil {
-				return fmt.Errorf("write: %w", err)
+				return fmt.Errorf("start node: %w", err)
 			}
+			defer n.Close()
+			stop, err := sv.start(n, repo.dir, env)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			if !nf.noMDNS {
+				lan, err := startLAN(ctx, n)
+				if err != nil {
+					fmt.Fprintf(env.stderr, "romap2p: no LAN discovery: %v\n", err)
+				} else {
+					defer lan.Close()
+				}
+			}
+			addrs := usableAddrs(n.AddrInfo())
+			for _, f := range files {
+				c, err := n.Add(ctx, f, addOpts...)
+				if err != nil {
+					return err
+				}
+				p, _ := n.Progress(c)
+				if *asJSON {
+					err = json.NewEncoder(env.stdout).Encode(map[string]any{
+						"cid": c.String(), "file": f, "name": p.Name, "size": p.Size, "addrs": addrs,
+						"get": getHint(env.self, c, addrs),
+					})
+				} else {
+					err = printServed(env.stdout, env.self, c, f, p.Size, addrs)
+				}
+				if err != nil {
+					return fmt.Errorf("write: %w", err)
+				}
+			}
+			if !*asJSON {
+				fmt.Fprintln(env.stdout, "serving; press Ctrl-C to stop")
+			}
+			<-ctx.Done()
+			fmt.Fprintln(env.stderr, "romap2p serve: shutting down")
+			return nil
 		}
-		if !*asJSON {
-			fmt.Fprintln(env.stdout, "serving; press Ctrl-C to stop")
-		}
-		<-ctx.Done()
-		fmt.Fprintln(env.stderr, "romap2p serve: shutting down")
-		return nil
 	}
 	return c
 }
 
 // printServed tells the user what to run on other machines.
-func printServed(w io.Writer, c cid.Cid, file string, size int64, addrs []string) error {
-	if _, err := fmt.Fprintf(w, "%s  %s (%s)\n  get it with:  %s\n", c, file, humanBytes(float64(size)), getHint(c, addrs)); err != nil {
+func printServed(w io.Writer, self string, c cid.Cid, file string, size int64, addrs []string) error {
+	if _, err := fmt.Fprintf(w, "%s  %s (%s)\n  get it with:  %s\n", c, file, humanBytes(float64(size)), getHint(self, c, addrs)); err != nil {
 		return err
 	}
 	if len(addrs) > 1 {
@@ -111,12 +126,46 @@ func printServed(w io.Writer, c cid.Cid, file string, size int64, addrs []string
 	return nil
 }
 
-// getHint is a ready-to-paste command that fetches c from this node.
-func getHint(c cid.Cid, addrs []string) string {
-	if len(addrs) == 0 {
-		return "romap2p get " + c.String()
+// getHint is a ready-to-paste command that fetches c from this node; self
+// is how this program is invoked (see selfCommand).
+func getHint(self string, c cid.Cid, addrs []string) string {
+	if self == "" {
+		self = "romap2p"
 	}
-	return fmt.Sprintf("romap2p get %s --bootstrap %s", c, addrs[0])
+	if len(addrs) == 0 {
+		return self + " get " + c.String()
+	}
+	return fmt.Sprintf("%s get %s --bootstrap %s", self, c, addrs[0])
+}
+
+// selfCommand is how a shell on this machine runs this program: its bare
+// name if the PATH finds this very executable under it, else its absolute
+// path (quoted for a POSIX shell if need be).
+func selfCommand(arg0 string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		return shellQuote(arg0)
+	}
+	base := filepath.Base(arg0)
+	if p, err := exec.LookPath(base); err == nil && !strings.ContainsRune(base, os.PathSeparator) {
+		if a, err1 := os.Stat(p); err1 == nil {
+			if b, err2 := os.Stat(exe); err2 == nil && os.SameFile(a, b) {
+				return base
+			}
+		}
+	}
+	return shellQuote(exe)
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain
+// path characters.
+func shellQuote(s string) string {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%", r)) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
 }
 
 // usableAddrs lists the full multiaddrs (with /p2p/) other peers can dial,

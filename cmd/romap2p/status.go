@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // maxStatusBytes bounds the API answer status reads.
@@ -18,33 +20,30 @@ func statusCommand() *command {
 	c := &command{
 		name:    "status",
 		summary: "show the sessions of a running node (serve, get --keep-serving)",
-		usage:   "[--api ADDR] [--json]",
+		usage:   "[flags]",
 		example: `  romap2p status
   romap2p status --json
   romap2p status --api 127.0.0.1:5301`,
 	}
-	c.run = func(ctx context.Context, env *cliEnv, args []string) error {
-		fs := newFlagSet(c, env)
+	c.setup = func(fs *pflag.FlagSet, env *cliEnv) func(context.Context, []string) error {
 		repo := fs.String("repo", defaultRepo(env.getenv), "repo of the running node, where it records its API address (env ROMAP2P_REPO)")
 		api := fs.String("api", "", "address of the node's API (default: from the repo, env ROMAP2P_API, else "+defaultAPI+")")
 		asJSON := fs.Bool("json", false, "print the node's JSON answer")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
+		return func(ctx context.Context, pos []string) error {
+			if len(pos) > 0 {
+				return usageError{"status takes no arguments"}
+			}
+			addr := apiAddress(*api, *repo, env.getenv)
+			st, raw, err := fetchStatus(ctx, addr)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				_, err := env.stdout.Write(raw)
+				return err
+			}
+			return printStatus(env.stdout, st)
 		}
-		if len(pos) > 0 {
-			return usageError{"status takes no arguments"}
-		}
-		addr := apiAddress(*api, *repo, env.getenv)
-		st, raw, err := fetchStatus(ctx, addr)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			_, err := env.stdout.Write(raw)
-			return err
-		}
-		return printStatus(env.stdout, st)
 	}
 	return c
 }

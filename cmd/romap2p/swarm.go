@@ -4,17 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
 	"time"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/romap2p/romap2p/internal/swarm"
 	"github.com/romap2p/romap2p/node"
+	"github.com/romap2p/romap2p/protocol"
 	"github.com/romap2p/romap2p/treebuild"
 )
 
@@ -40,7 +41,7 @@ type swarmFlags struct {
 	seed         uint64
 }
 
-func (f *swarmFlags) register(fs *flag.FlagSet) {
+func (f *swarmFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.matrix, "matrix", "", "rate matrix `FILE` in Mbit/s (format of the paper's Table I, with optional '# access HOST MBIT' lines); default: the embedded Table I")
 	fs.StringVar(&f.source, "source", "", "`NAME` of the host that serves the file (default UW for Table I, 'source' for a uniform swarm)")
 	fs.IntVar(&f.peers, "peers", 0, "run a uniform swarm of `N` receivers instead of a matrix")
@@ -71,8 +72,8 @@ func (f *swarmFlags) config() (swarm.Config, error) {
 		return swarm.Config{}, usageError{"--size must be positive"}
 	}
 	switch {
-	case f.stripes < 1:
-		return swarm.Config{}, usageError{"--stripes must be at least 1"}
+	case f.stripes < 1 || f.stripes > protocol.MaxStripes:
+		return swarm.Config{}, usageError{fmt.Sprintf("--stripes: %d outside 1..%d", f.stripes, protocol.MaxStripes)}
 	case f.uplink < 0 || f.downlink < 0 || f.rate < 0:
 		return swarm.Config{}, usageError{"rates must not be negative"}
 	case f.stagger < 0:
@@ -170,77 +171,74 @@ func swarmCommand() *command {
 			"  romap2p swarm --matrix rates.tsv --source A --tree widest\n" +
 			"  romap2p swarm --backpressure     # the store-and-forward baseline",
 	}
-	c.run = func(ctx context.Context, env *cliEnv, args []string) error {
-		fs := newFlagSet(c, env)
+	c.setup = func(fs *pflag.FlagSet, env *cliEnv) func(context.Context, []string) error {
 		var f swarmFlags
 		f.register(fs)
-		pos, err := parseArgs(fs, args)
-		if err != nil {
-			return err
-		}
-		if len(pos) > 0 {
-			return usageError{"swarm takes no arguments"}
-		}
-		cfg, err := f.config()
-		if err != nil {
-			return err
-		}
-		if env.getenv("GOMEMLIMIT") == "" {
-			// Every host of the swarm is a whole node in this process: the
-			// soft heap limit of one romap2p process applies per host.
-			debug.SetMemoryLimit(int64(defaultMemoryLimit) * int64(cfg.Matrix.Len()))
-		}
-		if f.report != "" {
-			if err := os.MkdirAll(f.report, 0o755); err != nil {
-				return fmt.Errorf("--report: %w", err)
+		return func(ctx context.Context, pos []string) error {
+			if len(pos) > 0 {
+				return usageError{"swarm takes no arguments"}
 			}
-		}
-		ctx, cancel := context.WithTimeout(ctx, f.timeout)
-		defer cancel()
-		var opts []swarm.Option
-		live := newSwarmLive(env, f.asJSON)
-		if !f.quiet {
-			opts = append(opts, swarm.OnTick(live.tick))
-		}
-		res, runErr := swarm.Run(ctx, cfg, opts...)
-		if res == nil {
-			return runErr
-		}
-		if f.asJSON {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(res); err != nil {
-				return fmt.Errorf("write JSON: %w", err)
-			}
-		} else {
-			if err := writeSwarmSummary(env.stdout, res); err != nil {
+			cfg, err := f.config()
+			if err != nil {
 				return err
 			}
-		}
-		if f.report != "" {
-			if err := writeSwarmReport(f.report, res); err != nil {
-				return err
+			if env.getenv("GOMEMLIMIT") == "" {
+				// Every host of the swarm is a whole node in this process: the
+				// soft heap limit of one romap2p process applies per host.
+				debug.SetMemoryLimit(int64(defaultMemoryLimit) * int64(cfg.Matrix.Len()))
 			}
-			if !f.asJSON {
-				fmt.Fprintf(env.stdout, "report: %s (tree.dot, chart.svg, chart.png)\n", f.report)
+			if f.report != "" {
+				if err := os.MkdirAll(f.report, 0o755); err != nil {
+					return fmt.Errorf("--report: %w", err)
+				}
 			}
-		}
-		if runErr != nil {
-			if errors.Is(runErr, context.DeadlineExceeded) {
-				return fmt.Errorf("timed out after %v: %w", f.timeout, runErr)
+			ctx, cancel := context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+			var opts []swarm.Option
+			live := newSwarmLive(env, f.asJSON)
+			if !f.quiet {
+				opts = append(opts, swarm.OnTick(live.tick))
 			}
-			return runErr
-		}
-		failed := 0
-		for _, p := range res.Peers {
-			if !p.OK {
-				failed++
+			res, runErr := swarm.Run(ctx, cfg, opts...)
+			if res == nil {
+				return runErr
 			}
+			if f.asJSON {
+				enc := json.NewEncoder(env.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(res); err != nil {
+					return fmt.Errorf("write JSON: %w", err)
+				}
+			} else {
+				if err := writeSwarmSummary(env.stdout, res); err != nil {
+					return err
+				}
+			}
+			if f.report != "" {
+				if err := writeSwarmReport(f.report, res); err != nil {
+					return err
+				}
+				if !f.asJSON {
+					fmt.Fprintf(env.stdout, "report: %s (tree.dot, chart.svg, chart.png)\n", f.report)
+				}
+			}
+			if runErr != nil {
+				if errors.Is(runErr, context.DeadlineExceeded) {
+					return fmt.Errorf("timed out after %v: %w", f.timeout, runErr)
+				}
+				return runErr
+			}
+			failed := 0
+			for _, p := range res.Peers {
+				if !p.OK {
+					failed++
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d receivers did not get a verified file", failed, len(res.Peers))
+			}
+			return nil
 		}
-		if failed > 0 {
-			return fmt.Errorf("%d of %d receivers did not get a verified file", failed, len(res.Peers))
-		}
-		return nil
 	}
 	return c
 }

@@ -26,7 +26,7 @@ func runSwarmCommand(t *testing.T, args ...string) (stdout, stderr string, err e
 	env := &cliEnv{stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err = swarmCommand().run(ctx, env, args)
+	err = execCommand(ctx, swarmCommand(), env, args)
 	return out.String(), errOut.String(), err
 }
 
