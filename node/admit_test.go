@@ -135,7 +135,10 @@ func TestHostileSubscribers(t *testing.T) {
 			// Twice the time alone, with 300 ms for a noisy machine (not
 			// under the race detector, which slows the source's encoding
 			// and the flood's hosts far more than the transfer alone).
-			if !tc.resub && !raceEnabled && during > 2*alone+300*time.Millisecond {
+			// With 200 identities the flood's own hosts, in this process,
+			// take most of the CPU: TestServeUnderFlood in cmd/romap2p
+			// holds that case to 2x with the flood outside the serve.
+			if !tc.resub && !raceEnabled && tc.n <= 64 && during > 2*alone+300*time.Millisecond {
 				t.Errorf("honest get took %v during the flood, %v alone", during, alone)
 			}
 		})
