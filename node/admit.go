@@ -401,7 +401,13 @@ func (d *downside) originSlots(asker peer.ID, stripe int) (relays int, room bool
 	}
 	until, demoted := d.slow[asker]
 	demoted = demoted && now.Before(until)
-	return relays, s.tuning().Admit.Admit(views, s.maxChildren(stripe, true), false, demoted).Accept
+	limit := s.maxChildren(stripe, true)
+	room = s.tuning().Admit.Admit(views, limit, false, demoted).Accept
+	if !room && !demoted && s.stripes > 1 && relays >= limit {
+		// A holder of two more stripes than asker would give one up.
+		room = treebuild.Victim(d.relayStatsLocked(d.kidsLocked(), now), asker, stripe) >= 0
+	}
+	return relays, room
 }
 
 // judgeChildrenLocked checks the original source's children: those that

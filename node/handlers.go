@@ -123,7 +123,6 @@ func (s *session) status(asker peer.ID) protocol.Status {
 	case s.up.count() == 0:
 		st.Role = protocol.RoleSeeking
 	}
-	sourceStripes := s.origin() && s.stripes > 1
 	for i := 0; i < s.stripes; i++ {
 		path := s.up.path(i)
 		ss := protocol.StripeStatus{
@@ -145,15 +144,6 @@ func (s *session) status(asker peer.ID) protocol.Status {
 				ss.Children = ss.MaxChildren - 1
 			} else if !room {
 				ss.Children = max(ss.Children, ss.MaxChildren)
-			}
-		} else if sourceStripes {
-			open, banned := s.down.openTo(asker, i)
-			if banned {
-				ss.Children = ss.MaxChildren // no slot for a peer too slow to relay
-			} else if ss.Children >= ss.MaxChildren && open {
-				// The asker holds fewer of the source's stripes than this
-				// stripe's holder: a slot is open to it (admit evicts).
-				ss.Children = ss.MaxChildren - 1
 			}
 		}
 		st.Stripes = append(st.Stripes, ss)

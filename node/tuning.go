@@ -64,12 +64,11 @@ type Tuning struct {
 	CreditStuck                                 float64
 	CreditStuckAfter                            time.Duration
 
-	// Slow is when the original source's stripe child is too slow to carry
-	// its stripe, and when a relay's child takes no slot (share 0.25 of the
+	// Slow is when a relay's child takes no slot (share 0.25 of the
 	// median rate after 1 s, or lagging half a ring for 500 ms; share 0.1
 	// lagging for 200 ms). SlowCheck is how often the source checks (100
-	// ms); SlowBan how long a dropped child may not take a stripe from the
-	// source again (30 s).
+	// ms); SlowBan how long a demoted child takes only a leaf slot at the
+	// source (30 s; see Admit).
 	Slow      treebuild.SlowPolicy
 	SlowCheck time.Duration
 	SlowBan   time.Duration
