@@ -182,7 +182,9 @@ func TestRateLimitedSourceServesEveryReceiver(t *testing.T) {
 		slowest = max(slowest, d)
 	}
 	t.Logf("%d sequential gets at 8 MB/s: %v; slowest/fastest %.2f", gets, took, float64(slowest)/float64(fastest))
-	if float64(slowest) > 1.5*float64(fastest) {
+	// Under the race detector the first get's encoding alone takes
+	// seconds more: timing is not judged there.
+	if !raceEnabled && float64(slowest) > 1.5*float64(fastest) {
 		t.Errorf("slowest get %v, fastest %v: more than 1.5x", slowest, fastest)
 	}
 }
