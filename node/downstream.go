@@ -118,19 +118,6 @@ func (d *downside) slotUsers(stripe int) int {
 	return treebuild.SlotUsers(d.statsLocked(kids, time.Now()), stripe, "", !d.s.origin(), d.s.tuning().Slow)
 }
 
-// openTo reports, at the original source, whether asker would get a slot
-// in stripe though it is full (it holds fewer stripes than a holder) and
-// whether asker is banned. It only reads.
-func (d *downside) openTo(asker peer.ID, stripe int) (open, banned bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if until, ok := d.slow[asker]; ok && time.Now().Before(until) {
-		return false, true
-	}
-	kids := d.kidsLocked()
-	return treebuild.Victim(d.statsLocked(kids, time.Now()), asker, stripe) >= 0, false
-}
-
 // admit decides whether to take child c (treebuild.Admit), builds the
 // reply and, when it accepts, adds c to the children; admission and
 // joining are one step, so concurrent subscriptions cannot all take the
@@ -148,7 +135,6 @@ func (d *downside) admit(c *child) protocol.SubscribeReply {
 		Origin: s.origin(), Complete: complete, Striped: s.stripes > 1,
 		Limit: limit, WholeLimit: s.node.cfg.maxChildren, Slow: s.tuning().Slow,
 	}
-	var slow []*child
 	var victim *child
 	d.mu.Lock()
 	if d.closed {
@@ -156,15 +142,11 @@ func (d *downside) admit(c *child) protocol.SubscribeReply {
 		reply.Reason = treebuild.RefuseClosing.Reason()
 		return reply
 	}
-	if state.Origin && state.Striped && !req.OnPath && !req.Probe && !req.Whole {
-		slow = d.evictSlowLocked()
-		if until, ok := d.slow[c.peer]; ok {
-			if time.Now().Before(until) {
-				req.Banned = true
-			} else {
-				delete(d.slow, c.peer)
-			}
-		}
+	// Probes, and stripe children of the original source: admit.go.
+	if handled, gone := d.admitOwnLocked(c, req.OnPath, req.Whole, &reply); handled {
+		d.mu.Unlock()
+		d.tellAdmission(gone)
+		return reply
 	}
 	kids := d.kidsLocked()
 	a := treebuild.Admit(req, state, d.statsLocked(kids, time.Now()))
@@ -179,8 +161,9 @@ func (d *downside) admit(c *child) protocol.SubscribeReply {
 		reply.Reason = a.Refusal.Reason()
 		if a.Refusal == treebuild.RefuseFull && !req.Whole {
 			// One level down the stripe's tree.
+			now := time.Now()
 			for o := range d.children {
-				if o.probe || o.stripe != c.stripe {
+				if o.probe || o.stripe != c.stripe || !treebuild.Offered(o.viewLocked(now)) {
 					continue
 				}
 				if len(reply.Redirect) == protocol.MaxPeers {
@@ -191,61 +174,10 @@ func (d *downside) admit(c *child) protocol.SubscribeReply {
 		}
 	}
 	d.mu.Unlock()
-	d.dropSlow(slow)
 	if victim != nil {
 		d.spawn(func() { victim.closeWith(protocol.GoodbyeEvicted, "the source spreads its stripes over more peers") })
 	}
 	return reply
-}
-
-// evictSlowLocked, at the original source, removes the stripe children
-// treebuild.EvictSlow finds too slow: every other peer receives that
-// stripe through them. It runs when a peer asks for a slot, so that the
-// slot it frees is offered at once, and every SlowCheck. A dropped peer may
-// not take a stripe from the source again for SlowBan; it stays a leaf of
-// the stripes' trees. It returns the children removed, for dropSlow to
-// tell once the lock is released.
-func (d *downside) evictSlowLocked() []*child {
-	s := d.s
-	if !s.origin() || s.stripes <= 1 {
-		return nil
-	}
-	tu := s.tuning()
-	now := time.Now()
-	kids := d.kidsLocked()
-	stats := d.statsLocked(kids, now)
-	for i, c := range kids {
-		if c.probe || c.stripes != s.stripes {
-			continue
-		}
-		// A child is slow when it falls behind the ring (it skips) while
-		// it still wants symbols, not when its credits hold it back.
-		st := c.cons.Stats()
-		wants := c.wantsMore()
-		stats[i].Wants = wants
-		stats[i].Behind = st.Skipped > c.skipMark && wants
-		c.skipMark = st.Skipped
-		// One that has stayed half a ring behind may be judged early: a
-		// fast child never lags that long, and each moment a slow one
-		// holds the stripe starves everyone below it.
-		if st.Behind >= uint64(s.ring.Slots()/2) && wants {
-			if c.lagSince.IsZero() {
-				c.lagSince = now
-			}
-			stats[i].Lagging = max(now.Sub(c.lagSince), time.Nanosecond)
-		} else {
-			c.lagSince = time.Time{}
-		}
-	}
-	var out []*child
-	for _, i := range treebuild.EvictSlow(stats, tu.Slow) {
-		c := kids[i]
-		log.Infow("source drops a slow stripe child", "peer", c.peer, "stripe", c.stripe, "rate", stats[i].Rate)
-		delete(d.children, c)
-		d.slow[c.peer] = now.Add(tu.SlowBan)
-		out = append(out, c)
-	}
-	return out
 }
 
 // dropSlow tells children removed by evictSlowLocked why they go.
@@ -272,8 +204,9 @@ func (d *downside) watchSlow() {
 		case <-t.C:
 		}
 		d.mu.Lock()
-		gone := d.evictSlowLocked()
+		dead, gone := d.judgeChildrenLocked() // admit.go
 		d.mu.Unlock()
+		d.dropDead(dead)
 		d.dropSlow(gone)
 	}
 }
@@ -363,9 +296,8 @@ type child struct {
 	mu  sync.Mutex
 	fin protocol.BlockSet
 
-	credits  []protocol.Credit // scratch of the control reader
-	skipMark uint64            // Skipped at the last slow-child check (downside mu)
-	lagSince time.Time         // since when it stays half a ring behind (downside mu)
+	credits []protocol.Credit // scratch of the control reader
+	adm     childAdmission    // slot, sign of life, link measure (admit.go)
 
 	closeOnce sync.Once
 }
@@ -462,6 +394,9 @@ func (c *child) control(f protocol.Frame) bool {
 			log.Debugw("bad credit frame", "peer", c.peer, "err", err)
 			return false
 		}
+		if creditShowsLife(c.credits) {
+			c.showLife()
+		}
 		wake := false
 		dem := d.demand()
 		for _, cr := range c.credits {
@@ -494,22 +429,6 @@ func (c *child) control(f protocol.Frame) bool {
 		// Children send nothing else; ignore what a newer version may add.
 	}
 	return true
-}
-
-// wantsMore reports whether the child still has credit for some block of
-// its window (or sent no credits at all).
-func (c *child) wantsMore() bool {
-	z := c.s.numBlocks()
-	win := window(c.finished(), z, c.s.tuning().WindowBlocks)
-	for b := 0; b < z; b++ {
-		if !win.Has(uint8(b)) {
-			continue
-		}
-		if n, ok := c.cons.Allowance(uint8(b)); !ok || n > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // counting wraps a child's stream so uploaded bytes are counted.

@@ -123,7 +123,6 @@ func (s *session) status(asker peer.ID) protocol.Status {
 	case s.up.count() == 0:
 		st.Role = protocol.RoleSeeking
 	}
-	sourceStripes := s.origin() && s.stripes > 1
 	for i := 0; i < s.stripes; i++ {
 		path := s.up.path(i)
 		ss := protocol.StripeStatus{
@@ -137,14 +136,14 @@ func (s *session) status(asker peer.ID) protocol.Status {
 		if len(path) > 1 {
 			ss.Parent = path[len(path)-2]
 		}
-		if sourceStripes {
-			open, banned := s.down.openTo(asker, i)
-			if banned {
-				ss.Children = ss.MaxChildren // no slot for a peer too slow to relay
-			} else if ss.Children >= ss.MaxChildren && open {
-				// The asker holds fewer of the source's stripes than this
-				// stripe's holder: a slot is open to it (admit evicts).
+		if s.origin() {
+			// Relay slots, and room in a leaf slot (admit.go).
+			relays, room := s.down.originSlots(asker, i)
+			ss.Children = relays
+			if room && ss.Children >= ss.MaxChildren {
 				ss.Children = ss.MaxChildren - 1
+			} else if !room {
+				ss.Children = max(ss.Children, ss.MaxChildren)
 			}
 		}
 		st.Stripes = append(st.Stripes, ss)
@@ -207,7 +206,7 @@ func (n *Node) handleSymbols(st network.Stream) {
 	}
 	cons.TrackSources(sess.maxK)
 	c := &child{s: sess, peer: remote, stream: st, stripe: stripe, stripes: stripes, probe: sub.Probe, cons: cons, started: time.Now()}
-	c.w = relay.NewWriter(cons, sess.counting(st, remote))
+	c.w = relay.NewWriter(cons, sess.counting(c.liveStream(), remote))
 	c.setFinished(sub.Finished)
 	reply := d.admit(c)
 	if !reply.Accepted {
@@ -222,7 +221,9 @@ func (n *Node) handleSymbols(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	_ = st.SetDeadline(time.Time{})
+	// Until it shows life the stream keeps a deadline (admit.go).
+	_ = st.SetWriteDeadline(time.Time{})
+	c.armLife()
 
 	n.host.ConnManager().Protect(remote, "roma-child")
 	log.Debugw("child joined", "cid", sess.cid, "peer", remote, "stripe", stripe, "of", stripes, "probe", sub.Probe)

@@ -101,9 +101,7 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 		s.close()
 		return cid.Undef, err
 	}
-	if s.stripes > 1 {
-		s.down.g.Go(s.down.watchSlow)
-	}
+	s.down.g.Go(s.down.watchSlow) // also checks for children that show no life (admit.go)
 	n.provide(c)
 	log.Infow("serving", "cid", c, "file", path, "size", st.Size(), "blocks", s.numBlocks(), "T", s.t)
 	return c, nil

@@ -64,12 +64,11 @@ type Tuning struct {
 	CreditStuck                                 float64
 	CreditStuckAfter                            time.Duration
 
-	// Slow is when the original source's stripe child is too slow to carry
-	// its stripe, and when a relay's child takes no slot (share 0.25 of the
+	// Slow is when a relay's child takes no slot (share 0.25 of the
 	// median rate after 1 s, or lagging half a ring for 500 ms; share 0.1
 	// lagging for 200 ms). SlowCheck is how often the source checks (100
-	// ms); SlowBan how long a dropped child may not take a stripe from the
-	// source again (30 s).
+	// ms); SlowBan how long a demoted child takes only a leaf slot at the
+	// source (30 s; see Admit).
 	Slow      treebuild.SlowPolicy
 	SlowCheck time.Duration
 	SlowBan   time.Duration
@@ -95,6 +94,11 @@ type Tuning struct {
 	// UpstreamBuffer and ChildBuffer size the readers of a parent's and a
 	// child's stream (128 KiB, 32 KiB).
 	UpstreamBuffer, ChildBuffer int
+
+	// Admit is how children are taken and kept: they show life or lose
+	// their slot, the source keeps leaf slots for newcomers, a slow relay
+	// child is demoted to a leaf (see admit.go).
+	Admit treebuild.AdmitPolicy
 }
 
 // DefaultTuning returns the figures a node runs with unless WithTuning
@@ -137,6 +141,8 @@ func DefaultTuning() Tuning {
 
 		UpstreamBuffer: 128 << 10,
 		ChildBuffer:    32 << 10,
+
+		Admit: treebuild.DefaultAdmitPolicy(),
 	}
 }
 
@@ -179,6 +185,9 @@ func (t *Tuning) Validate() error {
 	}
 	if t.UpstreamBuffer < 4<<10 || t.ChildBuffer < 4<<10 {
 		errs = append(errs, fmt.Errorf("stream buffers %d, %d below 4 KiB", t.UpstreamBuffer, t.ChildBuffer))
+	}
+	if err := t.Admit.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("tuning: %w", err)
