@@ -196,3 +196,28 @@ func TestIDHelpOwnFlags(t *testing.T) {
 		t.Errorf("get --help: %d\n%s", code, out.String())
 	}
 }
+
+// TestGetTimeout: a CID nobody serves fails when --timeout says, with the
+// reason on one line, and says what it waits for meanwhile.
+func TestGetTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	t0 := time.Now()
+	code := run([]string{"get", testCID(t).String(), "--repo", t.TempDir(), "--no-mdns", "--no-dht", "--api", "off",
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/" + testPeer, "--timeout", "2s"}, env)
+	took := time.Since(t0)
+	e := errb.String()
+	if code != exitFailure || took > 10*time.Second || took < 2*time.Second || !strings.Contains(e, "within --timeout 2s") {
+		t.Errorf("exit %d after %v: %q", code, took, e)
+	}
+	if strings.Count(e, "\n") != 1 {
+		t.Errorf("more than one line: %q", e)
+	}
+	r := &reporter{asked: 1, connected: func() int { return 0 }}
+	if l := r.waitLine(5 * time.Second); l != "looking for peers that have the content, asking the 1 named; 0 connected (5s)" {
+		t.Errorf("wait line %q", l)
+	}
+}
