@@ -42,11 +42,15 @@ func (up *upside) runCredits() {
 		shares []int
 	)
 	for {
+		// A block that now holds enough symbols, or failed to decode,
+		// changes the need at once.
+		changed := s.blocks.changes()
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
 		case <-f.creditKick:
+		case <-changed:
 		}
 		if f.completing.Load() {
 			return

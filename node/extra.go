@@ -12,8 +12,8 @@ import (
 // those parents forward what the source sent into their stripe. A complete
 // peer (one that fetched the whole file) generates symbols from its own
 // part of the ESI space instead, which the trees never carry. A fetching
-// peer therefore subscribes to the whole stream of up to maxExtra complete
-// peers while it still needs blocks (Tuning.MaxExtra). Its ring sends each symbol it makes to
+// peer therefore subscribes to the whole stream of up to Tuning.MaxExtra
+// complete peers while it still needs blocks. Its ring sends each symbol it makes to
 // every child that wants it, so what an extra subscriber gets may also
 // reach it through a stripe child of that peer: an extra upstream that
 // delivers too many duplicates or nothing new for a while is dropped

@@ -249,13 +249,6 @@ func (e *errRefused) Error() string {
 	return fmt.Sprintf("%s refused: %s", e.peer, e.reason)
 }
 
-// refusal returns the refusal code of err, if it is a refusal.
-func refusal(err error) (*errRefused, bool) {
-	var ref *errRefused
-	ok := errors.As(err, &ref)
-	return ref, ok
-}
-
 // errNoUpstreams is returned by subscribe once the session takes no more
 // upstreams (its download is complete, or it is closing).
 var errNoUpstreams = errors.New("session takes no more upstreams")
