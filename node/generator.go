@@ -177,23 +177,33 @@ func (g *generator) advance(b int) {
 	}
 }
 
-// readyMask marks the children whose readers have room in the ring: a
-// symbol made only for children without room would be skipped unread.
+// readyMask marks the children whose readers are close to the ring's head:
+// only for those is a symbol made now sent soon. A child whose writer waits
+// on a full stream is left alone until it drains, even if it has room:
+// symbols made for it meanwhile would sit in the ring while the other
+// children's symbols go past them, until it is lapped, its queued symbols
+// are forgotten and it is made new ones (measured before this rule on a
+// three-receiver swarm: 38,500 symbols made to send 5,500).
 func (g *generator) readyMask(d *demandSnap) []bool {
 	g.ready = g.ready[:0]
+	lead := g.lead()
 	for i := range d.subs {
 		c := d.subs[i].cons
-		g.ready = append(g.ready, c == nil || c.HasRoom(0))
+		g.ready = append(g.ready, c == nil || c.HasRoom(lead))
 	}
 	return g.ready
 }
+
+// lead is how many symbols behind the ring's head a child may be and still
+// be made symbols: an eighth of the ring.
+func (g *generator) lead() int { return max(1, g.s.ring.Slots()/8) }
 
 // run fills the ring while some child can take more. It waits for demand
 // before claiming a ring slot, so an idle generator never holds up the
 // upstream readers that share the ring.
 func (g *generator) run(ctx context.Context) error {
 	for {
-		if err := g.s.ring.WaitDemand(ctx, 0); err != nil {
+		if err := g.s.ring.WaitDemand(ctx, g.lead()); err != nil {
 			return err
 		}
 		d := g.s.down.demand()

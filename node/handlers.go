@@ -261,6 +261,9 @@ func (n *Node) handleSymbols(st network.Stream) {
 	d.remove(c)
 	n.host.ConnManager().Unprotect(remote, "roma-child")
 	d.refreshDemand()
+	cs := c.cons.Stats()
+	log.Debugw("child ended", "peer", remote, "stripe", c.stripe, "of", c.stripes, "probe", c.probe,
+		"sent", cs.Sent, "skipped", cs.Skipped, "seconds", time.Since(c.started).Seconds())
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, relay.ErrClosed) {
 		log.Debugw("child left", "peer", remote, "err", err)
 	}

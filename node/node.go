@@ -362,6 +362,14 @@ func (n *Node) Close() error {
 	}
 	clear(n.sessions)
 	n.mu.Unlock()
+	// Children are handed over before anything stops, so that they
+	// reattach elsewhere at once.
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.handOver() }()
+	}
+	wg.Wait()
 	n.cancel()
 	if n.host != nil {
 		n.removeHandlers()

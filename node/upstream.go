@@ -231,10 +231,11 @@ type upstream struct {
 	meter     *rateMeter                              // new bytes per second from this parent
 	rawMeter  *rateMeter                              // all symbol bytes per second from this parent
 
-	done      chan struct{}
-	err       error
-	evicted   atomic.Bool // the parent made room for another child; it is healthy
-	closeOnce sync.Once
+	done       chan struct{}
+	err        error
+	evicted    atomic.Bool // the parent made room for another child; it is healthy
+	redirected atomic.Bool // the parent named peers to go to before it left
+	closeOnce  sync.Once
 }
 
 // errRefused is returned when a parent refuses a subscription.
@@ -449,6 +450,12 @@ func (u *upstream) run(br *bufio.Reader) {
 		case protocol.FrameWidth:
 			if w, err := fm.Width(); err == nil {
 				u.width.Store(w)
+			}
+		case protocol.FrameRedirect:
+			// The parent is about to leave and names peers to go to.
+			if ais, err := fm.Redirect(); err == nil {
+				s.up.book.learn(ais...)
+				u.redirected.Store(true)
 			}
 		case protocol.FrameGoodbye:
 			g, _ := fm.Goodbye()

@@ -39,7 +39,34 @@ const (
 	// already holds, so that the parent neither sends them nor counts them
 	// as missed. A peer that does not know it skips it.
 	FrameHeld byte = 0x81
+	// FrameRedirect (parent to child, an extension type) names peers the
+	// child may attach to instead of the sender; a parent that leaves sends
+	// it right before its goodbye, so that its children reattach at once.
+	// A peer that does not know it skips it.
+	FrameRedirect byte = 0x82
 )
+
+// AppendRedirectFrame appends a redirect frame naming up to MaxPeers peers.
+func AppendRedirectFrame(dst []byte, peers []peer.AddrInfo) ([]byte, error) {
+	payload, err := appendAddrInfos(nil, "redirect frame", peers)
+	if err != nil {
+		return dst, err
+	}
+	return append(appendControlHeader(dst, FrameRedirect, len(payload)), payload...), nil
+}
+
+// Redirect decodes a redirect frame.
+func (f *Frame) Redirect() ([]peer.AddrInfo, error) {
+	if f.Type != FrameRedirect {
+		return nil, fmt.Errorf("frame type %#x is not a redirect frame", f.Type)
+	}
+	d := decoder{b: f.Payload, msg: "redirect frame"}
+	ais := d.addrInfos("peers")
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return ais, nil
+}
 
 // Held is the content of a held frame: bit j of Bits (least significant
 // bit of byte 0 first) says whether the child holds source symbol
@@ -371,7 +398,7 @@ func (fr *FrameReader) next(buf []byte) (Frame, error) {
 		switch {
 		case typ == FrameSymbol:
 			return fr.readSymbol(buf)
-		case typ >= FramePath && typ <= FrameFinished, typ == FrameCredit, typ == FrameHeld:
+		case typ >= FramePath && typ <= FrameFinished, typ == FrameCredit, typ == FrameHeld, typ == FrameRedirect:
 			payload, err := fr.readControl(typ)
 			if err != nil {
 				return Frame{}, err

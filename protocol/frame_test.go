@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 func TestSymbolHeader(t *testing.T) {
@@ -315,5 +316,46 @@ func TestHeldFrame(t *testing.T) {
 	}
 	if _, err := AppendHeldFrame(nil, Held{N: 9, Bits: []byte{1}}); err == nil {
 		t.Error("encoded a held frame whose bitmap is too short")
+	}
+}
+
+func TestRedirectFrame(t *testing.T) {
+	id, err := peer.Decode("12D3KooWQYrFZovUHvwN5DcPm8VFyYyeV2XjDcRvuvHRrECMsJmi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ma.NewMultiaddr("/ip4/198.18.0.7/tcp/4101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []peer.AddrInfo{{ID: id, Addrs: []ma.Multiaddr{a}}, {ID: id}}
+	b, err := AppendRedirectFrame(nil, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm, err := NewFrameReader(bytes.NewReader(b), 16).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fm.Redirect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != id || len(got[0].Addrs) != 1 || !got[0].Addrs[0].Equal(a) || len(got[1].Addrs) != 0 {
+		t.Fatalf("round trip: got %v", got)
+	}
+	if _, err := AppendRedirectFrame(nil, make([]peer.AddrInfo, MaxPeers+1)); err == nil {
+		t.Error("encoded more peers than a redirect frame may carry")
+	}
+	for name, p := range map[string][]byte{
+		"empty":     {},
+		"count":     {0xff, 0x01},
+		"truncated": {1, 3, 0},
+		"trailing":  {0, 0},
+	} {
+		fm := Frame{Type: FrameRedirect, Payload: p}
+		if _, err := fm.Redirect(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want malformed", name, err)
+		}
 	}
 }

@@ -238,6 +238,13 @@ func FuzzFrameReader(f *testing.F) {
 					}
 					continue
 				}
+			case FrameRedirect:
+				if ais, err := fm.Redirect(); err == nil {
+					if out, err = AppendRedirectFrame(out, ais); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
 			case FrameGoodbye:
 				if g, err := fm.Goodbye(); err == nil {
 					out = AppendGoodbyeFrame(out, g.Code, g.Text)

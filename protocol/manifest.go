@@ -3,13 +3,13 @@ package protocol
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 	"github.com/zeebo/blake3"
@@ -170,47 +170,49 @@ func SanitizeName(s string) string {
 	return out
 }
 
-// Keys of the manifest map, in DAG-CBOR canonical order (shorter keys
-// first, then bytewise).
-const (
-	keyHash        = "hash"
-	keyName        = "name"
-	keySize        = "size"
-	keyVersion     = "version"
-	keyAlignment   = "alignment"
-	keySubBlocks   = "subBlocks"
-	keySymbolSize  = "symbolSize"
-	keyBlockHashes = "blockHashes"
-)
+// manifestWire is the manifest as a DAG-CBOR map. Its keys are written in
+// DAG-CBOR's canonical order (shorter keys first, then bytewise) by the
+// CBOR library's canonical mode; "hash" is left out for sha2-256 and
+// "name" when empty, so that a manifest has one encoding.
+type manifestWire struct {
+	Hash        uint64     `cbor:"hash,omitempty"`
+	Name        string     `cbor:"name,omitempty"`
+	Size        uint64     `cbor:"size"`
+	Version     uint64     `cbor:"version"`
+	Alignment   uint8      `cbor:"alignment"`
+	SubBlocks   uint16     `cbor:"subBlocks"`
+	SymbolSize  uint16     `cbor:"symbolSize"`
+	BlockHashes [][32]byte `cbor:"blockHashes"`
+}
 
-// CBOR major types.
-const (
-	cborUint  = 0
-	cborBytes = 2
-	cborText  = 3
-	cborArray = 4
-	cborMap   = 5
-)
-
-func appendCBORHead(dst []byte, major byte, v uint64) []byte {
-	m := major << 5
-	switch {
-	case v < 24:
-		return append(dst, m|byte(v))
-	case v <= 0xff:
-		return append(dst, m|24, byte(v))
-	case v <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(dst, m|25), uint16(v))
-	case v <= 0xffffffff:
-		return binary.BigEndian.AppendUint32(append(dst, m|26), uint32(v))
-	default:
-		return binary.BigEndian.AppendUint64(append(dst, m|27), v)
+// manifestEnc encodes deterministic DAG-CBOR: canonical (length-first)
+// key order, shortest integers, no indefinite lengths.
+var manifestEnc = func() cbor.EncMode {
+	em, err := cbor.CanonicalEncOptions().EncMode()
+	if err != nil {
+		panic(err) // fixed options
 	}
-}
+	return em
+}()
 
-func appendCBORText(dst []byte, s string) []byte {
-	return append(appendCBORHead(dst, cborText, uint64(len(s))), s...)
-}
+// manifestDec decodes a manifest map strictly: no unknown or repeated
+// keys, no tags, no indefinite lengths, and counts bounded before they
+// are allocated.
+var manifestDec = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:   4,
+		MaxArrayElements:  max(MaxSourceBlocks, 16),
+		MaxMapPairs:       16,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+	}.DecMode()
+	if err != nil {
+		panic(err) // fixed options
+	}
+	return dm
+}()
 
 // Encode returns the manifest as deterministic DAG-CBOR: a map with the keys
 // in canonical order, minimal integer encodings, no "hash" key for
@@ -219,133 +221,21 @@ func (m *Manifest) Encode() ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	n := 6
-	if m.Name != "" {
-		n++
+	w := manifestWire{
+		Name: m.Name, Size: m.Size, Version: m.Version, Alignment: m.Alignment,
+		SubBlocks: m.SubBlocks, SymbolSize: m.SymbolSize, BlockHashes: m.BlockHashes,
 	}
-	hashed := m.blockHash() != BlockHashSHA256
-	if hashed {
-		n++
+	if h := m.blockHash(); h != BlockHashSHA256 {
+		w.Hash = h
 	}
-	b := make([]byte, 0, 128+len(m.Name)+34*len(m.BlockHashes))
-	b = appendCBORHead(b, cborMap, uint64(n))
-	if hashed {
-		b = appendCBORText(b, keyHash)
-		b = appendCBORHead(b, cborUint, m.BlockHash)
-	}
-	if m.Name != "" {
-		b = appendCBORText(b, keyName)
-		b = appendCBORText(b, m.Name)
-	}
-	b = appendCBORText(b, keySize)
-	b = appendCBORHead(b, cborUint, m.Size)
-	b = appendCBORText(b, keyVersion)
-	b = appendCBORHead(b, cborUint, m.Version)
-	b = appendCBORText(b, keyAlignment)
-	b = appendCBORHead(b, cborUint, uint64(m.Alignment))
-	b = appendCBORText(b, keySubBlocks)
-	b = appendCBORHead(b, cborUint, uint64(m.SubBlocks))
-	b = appendCBORText(b, keySymbolSize)
-	b = appendCBORHead(b, cborUint, uint64(m.SymbolSize))
-	b = appendCBORText(b, keyBlockHashes)
-	b = appendCBORHead(b, cborArray, uint64(len(m.BlockHashes)))
-	for i := range m.BlockHashes {
-		b = appendCBORHead(b, cborBytes, 32)
-		b = append(b, m.BlockHashes[i][:]...)
+	b, err := manifestEnc.Marshal(&w)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: encode: %w", err)
 	}
 	if len(b) > MaxManifestSize {
 		return nil, fmt.Errorf("manifest: %d bytes exceeds limit %d", len(b), MaxManifestSize)
 	}
 	return b, nil
-}
-
-// cborReader reads canonical DAG-CBOR items from a byte slice.
-type cborReader struct {
-	b []byte
-}
-
-// head reads an item head and rejects indefinite lengths, reserved values
-// and non-minimal arguments.
-func (r *cborReader) head() (major byte, v uint64, err error) {
-	if len(r.b) == 0 {
-		return 0, 0, errors.New("truncated")
-	}
-	major, info := r.b[0]>>5, r.b[0]&0x1f
-	r.b = r.b[1:]
-	var n int
-	var min uint64
-	switch {
-	case info < 24:
-		return major, uint64(info), nil
-	case info == 24:
-		n, min = 1, 24
-	case info == 25:
-		n, min = 2, 0x100
-	case info == 26:
-		n, min = 4, 0x10000
-	case info == 27:
-		n, min = 8, 0x100000000
-	default:
-		return 0, 0, fmt.Errorf("unsupported additional information %d", info)
-	}
-	if len(r.b) < n {
-		return 0, 0, errors.New("truncated")
-	}
-	for _, c := range r.b[:n] {
-		v = v<<8 | uint64(c)
-	}
-	r.b = r.b[n:]
-	if v < min {
-		return 0, 0, errors.New("integer not minimally encoded")
-	}
-	return major, v, nil
-}
-
-func (r *cborReader) expect(want byte, what string) (uint64, error) {
-	major, v, err := r.head()
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", what, err)
-	}
-	if major != want {
-		return 0, fmt.Errorf("%s: CBOR major type %d, want %d", what, major, want)
-	}
-	return v, nil
-}
-
-func (r *cborReader) uint(what string, max uint64) (uint64, error) {
-	v, err := r.expect(cborUint, what)
-	if err != nil {
-		return 0, err
-	}
-	if v > max {
-		return 0, fmt.Errorf("%s: %d exceeds %d", what, v, max)
-	}
-	return v, nil
-}
-
-// string reads a text or byte string of at most max bytes.
-func (r *cborReader) string(major byte, what string, max int) ([]byte, error) {
-	n, err := r.expect(major, what)
-	if err != nil {
-		return nil, err
-	}
-	if n > uint64(max) {
-		return nil, fmt.Errorf("%s: %d bytes exceeds limit %d", what, n, max)
-	}
-	if uint64(len(r.b)) < n {
-		return nil, fmt.Errorf("%s: truncated", what)
-	}
-	s := r.b[:n]
-	r.b = r.b[n:]
-	return s, nil
-}
-
-// keyLess orders map keys as DAG-CBOR requires: by length, then bytewise.
-func keyLess(a, b []byte) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return bytes.Compare(a, b) < 0
 }
 
 // DecodeManifest parses and validates an encoded manifest. It accepts only
@@ -365,112 +255,41 @@ func decodeManifest(b []byte) (*Manifest, error) {
 	if len(b) > MaxManifestSize {
 		return nil, malformed("%d bytes exceeds limit %d", len(b), MaxManifestSize)
 	}
-	r := cborReader{b: b}
-	n, err := r.expect(cborMap, "top level")
-	if err != nil {
+	var w manifestWire
+	if err := manifestDec.Unmarshal(b, &w); err != nil {
 		return nil, malformed("%v", err)
 	}
-	if n < 6 || n > 8 {
-		return nil, malformed("map of %d entries, want 6 to 8", n)
+	switch {
+	case w.Hash != 0 && w.Hash != BlockHashBLAKE3:
+		return nil, malformed("unsupported block hash function 0x%x", w.Hash)
+	case w.Version != ManifestVersion:
+		return nil, malformed("unsupported version %d (want %d)", w.Version, ManifestVersion)
+	case w.Size > MaxFileSize:
+		return nil, malformed("size %d exceeds %d", w.Size, uint64(MaxFileSize))
+	case w.SymbolSize > MaxSymbolSize:
+		return nil, malformed("symbol size %d exceeds %d", w.SymbolSize, MaxSymbolSize)
+	case len(w.BlockHashes) == 0 || len(w.BlockHashes) > MaxSourceBlocks:
+		return nil, malformed("%d block hashes out of range [1, %d]", len(w.BlockHashes), MaxSourceBlocks)
+	case len(w.Name) > MaxNameLen:
+		return nil, malformed("name of %d bytes exceeds %d", len(w.Name), MaxNameLen)
+	case !utf8.ValidString(w.Name):
+		return nil, malformed("name is not valid UTF-8")
 	}
-	m := &Manifest{}
-	var prev []byte
-	for range n {
-		key, err := r.string(cborText, "key", 16)
-		if err != nil {
-			return nil, malformed("%v", err)
-		}
-		if prev != nil && !keyLess(prev, key) {
-			return nil, malformed("key %q out of canonical order or repeated", key)
-		}
-		prev = key
-		var v uint64
-		switch string(key) {
-		case keyHash:
-			m.BlockHash, err = r.uint(keyHash, 1<<32)
-			if err == nil && m.BlockHash != BlockHashBLAKE3 {
-				// sha2-256 is written by leaving the key out, so that a
-				// manifest has one encoding.
-				return nil, malformed("unsupported block hash function 0x%x", m.BlockHash)
-			}
-		case keyName:
-			var s []byte
-			if s, err = r.string(cborText, keyName, MaxNameLen); err == nil {
-				switch {
-				case len(s) == 0:
-					err = errors.New("empty name must be omitted")
-				case !utf8.Valid(s):
-					err = errors.New("name is not valid UTF-8")
-				}
-			}
-			m.Name = string(s)
-		case keySize:
-			m.Size, err = r.uint(keySize, MaxFileSize)
-		case keyVersion:
-			m.Version, err = r.uint(keyVersion, 1<<32)
-			if err == nil && m.Version != ManifestVersion {
-				return nil, malformed("unsupported version %d (want %d)", m.Version, ManifestVersion)
-			}
-		case keyAlignment:
-			v, err = r.uint(keyAlignment, 0xff)
-			m.Alignment = uint8(v)
-		case keySubBlocks:
-			v, err = r.uint(keySubBlocks, 0xffff)
-			m.SubBlocks = uint16(v)
-		case keySymbolSize:
-			v, err = r.uint(keySymbolSize, MaxSymbolSize)
-			m.SymbolSize = uint16(v)
-		case keyBlockHashes:
-			m.BlockHashes, err = r.blockHashes()
-		default:
-			return nil, malformed("unknown key %q", key)
-		}
-		if err != nil {
-			return nil, malformed("%v", err)
-		}
+	m := &Manifest{
+		Version: w.Version, Size: w.Size, SymbolSize: w.SymbolSize, SubBlocks: w.SubBlocks,
+		Alignment: w.Alignment, BlockHash: w.Hash, BlockHashes: w.BlockHashes, Name: w.Name,
 	}
-	if len(r.b) != 0 {
-		return nil, malformed("%d trailing bytes", len(r.b))
-	}
-	want := uint64(6)
-	if m.Name != "" {
-		want++
-	}
-	if m.BlockHash != 0 {
-		want++
-	}
-	if n != want || m.BlockHashes == nil {
-		return nil, malformed("missing keys")
+	// One manifest, one encoding, one CID: whatever the library accepted
+	// must be exactly what Encode writes (key order, shortest integers,
+	// no sha2-256 "hash" key, no empty "name", 32-byte hashes).
+	again, err := manifestEnc.Marshal(&w)
+	if err != nil || !bytes.Equal(again, b) {
+		return nil, malformed("not the canonical encoding")
 	}
 	if err := m.validateLayout(); err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrMalformed)
 	}
 	return m, nil
-}
-
-func (r *cborReader) blockHashes() ([][32]byte, error) {
-	n, err := r.expect(cborArray, keyBlockHashes)
-	if err != nil {
-		return nil, err
-	}
-	if n == 0 || n > MaxSourceBlocks {
-		return nil, fmt.Errorf("%d block hashes out of range [1, %d]", n, MaxSourceBlocks)
-	}
-	if uint64(len(r.b)) < n*34 {
-		return nil, errors.New("block hashes: truncated")
-	}
-	hs := make([][32]byte, n)
-	for i := range hs {
-		h, err := r.string(cborBytes, "block hash", 32)
-		if err != nil {
-			return nil, err
-		}
-		if len(h) != 32 {
-			return nil, fmt.Errorf("block hash %d has %d bytes, want 32", i, len(h))
-		}
-		copy(hs[i][:], h)
-	}
-	return hs, nil
 }
 
 // ManifestCID returns the CID of an encoded manifest: CIDv1, codec dag-cbor,

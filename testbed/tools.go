@@ -80,8 +80,7 @@ func (t *tools) peerIDs(ctx context.Context, hosts []string) (map[string]string,
 		if err := os.MkdirAll(t.repo(h), 0o700); err != nil {
 			return nil, err
 		}
-		out, err := exec.CommandContext(ctx, t.romap2p, "id", "--json", "--repo", t.repo(h),
-			"--listen", "/ip4/127.0.0.1/tcp/0").Output()
+		out, err := exec.CommandContext(ctx, t.romap2p, "id", "--json", "--repo", t.repo(h)).Output()
 		if err != nil {
 			return nil, fmt.Errorf("romap2p id for %s: %w", h, err)
 		}

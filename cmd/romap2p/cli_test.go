@@ -74,7 +74,7 @@ func TestProgressLine(t *testing.T) {
 	p := fetching(t)
 	line := progressLine(p, 3*time.Second, 0)
 	// 11000 of 25600 symbols: 43 % of 100 MiB, 57 MiB left at 10 MiB/s.
-	for _, want := range []string{" 43.0%", "43.0 MiB / 100.0 MiB", "10.0 MiB/s", "ETA 6s", "from …x32upy/0", "to 1"} {
+	for _, want := range []string{" 43.0%", "43 MiB / 100 MiB", "10 MiB/s", "ETA 6s", "from 1 peer …x32upy×1", "to 1 peer"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("line %q lacks %q", line, want)
 		}
@@ -92,7 +92,7 @@ func TestProgressLine(t *testing.T) {
 	}
 
 	p.Role, p.Done, p.BytesDone = "complete", true, p.Size
-	if got := progressLine(p, 90*time.Second, 0); !strings.HasPrefix(got, "100.0%") || !strings.Contains(got, "done in 1m30s") {
+	if got := progressLine(p, 90*time.Second, 0); !strings.HasPrefix(got, "100.0%") || !strings.Contains(got, "done in 1m30s") || strings.Contains(got, "/s") {
 		t.Errorf("done line %q", got)
 	}
 }
@@ -118,6 +118,7 @@ func TestHumanFormats(t *testing.T) {
 		{humanBytes(512), "512 B"},
 		{humanBytes(1536), "1.5 KiB"},
 		{humanBytes(3 << 30), "3.0 GiB"},
+		{humanBytes(100 << 20), "100 MiB"},
 		{humanRate(0), "-"},
 		{humanRate(math.Inf(1)), "-"},
 		{humanRate(2 << 20), "2.0 MiB/s"},
@@ -419,9 +420,10 @@ func TestMetricsCollector(t *testing.T) {
 		"romap2p_session_symbols_received_total":   12000,
 		"romap2p_session_symbols_new_total":        11000,
 		"romap2p_session_uploaded_bytes_total":     1 << 20,
-		"romap2p_session_children":                 1,
-		"romap2p_session_upstreams":                2,
-		"romap2p_session_blocks_done":              1,
+		"romap2p_session_child_peers":              1,
+		"romap2p_session_parent_peers":             1,
+		"romap2p_session_subscriptions":            2,
+		"romap2p_session_verified_blocks":          1,
 		"romap2p_session_complete":                 0,
 	}
 	for k, v := range want {
@@ -493,5 +495,20 @@ func TestBenchCodecJSON(t *testing.T) {
 	}
 	if _, ok := res["overhead_symbols"]; !ok {
 		t.Errorf("no overhead_symbols in %v", res)
+	}
+}
+
+func TestSeedFlagsUsage(t *testing.T) {
+	const c = "bafyreif7gkzcqrs6pepskbllgnlivqrkzncgoqddnv54xtntvos565nynu"
+	for _, args := range [][]string{
+		{"get", c, "--seed-ratio", "-1"},
+		{"get", c, "--seed-time", "-5s"},
+		{"get", c, "--keep-serving", "--no-seed"},
+	} {
+		var out, errb bytes.Buffer
+		env := &cliEnv{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		if code := run(append(args, "--repo", t.TempDir()), env); code != exitUsage || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want a one-line usage error", args, code, errb.String())
+		}
 	}
 }

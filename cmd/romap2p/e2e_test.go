@@ -64,12 +64,20 @@ func (l *lockedBuffer) String() string {
 
 func start(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
+	return startIn(t, "", nil, bin, args...)
+}
+
+// startIn starts bin in dir (empty: the current one) with extra
+// environment variables.
+func startIn(t *testing.T, dir string, env []string, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{
 		cmd:    exec.Command(bin, args...),
 		stdout: new(lockedBuffer), stderr: new(lockedBuffer),
 		lines: make(chan string, 100), done: make(chan struct{}),
 	}
-	p.cmd.Env = append(os.Environ(), "ROMAP2P_API=", "GOLOG_LOG_LEVEL=error")
+	p.cmd.Dir = dir
+	p.cmd.Env = append(append(os.Environ(), "ROMAP2P_API=", "GOLOG_LOG_LEVEL=error"), env...)
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,10 @@ func getCommand() *command {
 		force := fs.BoolP("force", "f", false, "write over an existing output file (never over a file this repo's node serves)")
 		asJSON := fs.Bool("json", false, "print one JSON object with the outcome on stdout, no progress")
 		keep := fs.Bool("keep-serving", false, "keep serving the file as a seed after the download, until interrupted")
+		def := node.DefaultSeedPolicy()
+		seedRatio := fs.Float64("seed-ratio", def.Ratio, "after the download, serve the file until this node has uploaded `RATIO` times its size (0: no ratio bound)")
+		seedTime := fs.Duration("seed-time", def.Time, "after the download, serve the file at most `DURATION` (0: no time bound)")
+		noSeed := fs.Bool("no-seed", false, "exit as soon as the file is verified, without serving it to the peers still fetching it")
 		parentList := fs.StringSlice("parents", nil, "multiaddrs of fixed parents (an explicit tree), comma-separated")
 		quiet := fs.BoolP("quiet", "q", false, "no progress output")
 		timeout := fs.DurationP("timeout", "t", 0, "give up after `DURATION` (e.g. 30s, 5m; 0: never)")
@@ -68,6 +74,13 @@ func getCommand() *command {
 			if *timeout < 0 {
 				return usageError{"--timeout must not be negative"}
 			}
+			seedPolicy := node.SeedPolicy{Ratio: *seedRatio, Time: *seedTime, Idle: def.Idle}
+			if err := seedPolicy.Validate(); err != nil {
+				return usageError{fmt.Sprintf("--seed-ratio/--seed-time: %v", err)}
+			}
+			if *keep && *noSeed {
+				return usageError{"--keep-serving and --no-seed exclude each other"}
+			}
 			toStdout := *out == "-"
 			if toStdout && (*asJSON || *keep) {
 				return usageError{"-o - writes the file to stdout: it excludes --json and --keep-serving"}
@@ -75,7 +88,9 @@ func getCommand() *command {
 			if err := nf.check(); err != nil {
 				return err
 			}
-			opts, repo, err := nf.options(busyFresh, env.stderr)
+			// Notes about the repo wait until the command line is known good.
+			var notes bytes.Buffer
+			opts, repo, err := nf.options(busyFresh, &notes)
 			if err != nil {
 				return err
 			}
@@ -95,6 +110,7 @@ func getCommand() *command {
 					return err
 				}
 			}
+			_, _ = notes.WriteTo(env.stderr)
 			var gopts []node.GetOption
 			if len(parentsAI) > 0 {
 				gopts = append(gopts, node.WithParents(parentsAI...))
@@ -185,9 +201,12 @@ func getCommand() *command {
 			} else {
 				fmt.Fprintf(env.stdout, "%s  %s (%s in %.1f s, %s)\n", final, c, humanBytes(float64(res.Size)), res.Seconds, humanRate(res.GoodputBps))
 			}
-			if *keep {
+			switch {
+			case *keep:
 				fmt.Fprintln(env.stderr, "romap2p get: download complete; serving it until interrupted")
 				<-ctx.Done()
+			case !*noSeed:
+				return seed(ctx, env, n, c, seedPolicy, *quiet)
 			}
 			return nil
 		}
@@ -403,4 +422,35 @@ func newGetResult(p node.Progress, path string, took time.Duration, links []node
 		}
 	}
 	return r
+}
+
+// seed serves a completed download to the peers still fetching it, as the
+// policy says, and tells the user so on stderr unless quiet.
+func seed(ctx context.Context, env *cliEnv, n *node.Node, c cid.Cid, p node.SeedPolicy, quiet bool) error {
+	if !quiet {
+		var bounds []string
+		if p.Ratio > 0 {
+			bounds = append(bounds, fmt.Sprintf("it has uploaded %.3g times the file", p.Ratio))
+		}
+		if p.Time > 0 {
+			bounds = append(bounds, "for "+p.Time.String())
+		}
+		until := ""
+		if len(bounds) > 0 {
+			until = " until " + strings.Join(bounds, " or ")
+		}
+		fmt.Fprintf(env.stderr, "romap2p get: seeding: serving the file to peers still fetching it%s, while they take from it (Ctrl-C stops; --no-seed skips this)\n", until)
+	}
+	res, err := n.Seed(ctx, c, p)
+	if err != nil {
+		if errors.Is(err, node.ErrClosed) {
+			return nil
+		}
+		return fmt.Errorf("seed %s: %w", c, err)
+	}
+	if !quiet {
+		why := map[string]string{"ratio": "ratio reached", "time": "time is up", "idle": "no peer takes from it", "interrupted": "interrupted"}[res.Reason]
+		fmt.Fprintf(env.stderr, "romap2p get: stopped seeding (%s): uploaded %s in %.1f s\n", why, humanBytes(float64(res.Uploaded)), res.Seeded.Seconds())
+	}
+	return nil
 }

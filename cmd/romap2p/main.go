@@ -117,10 +117,8 @@ func rootCommand(env *cliEnv) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.SetOut(env.stderr)
-			_ = cmd.Usage()
-			return usageError{"a COMMAND is needed"}
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{"a COMMAND is needed: get, serve, id, status, swarm or bench"}
 		},
 	}
 	root.SetOut(env.stdout)

@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // sessionMetric is one per-session series read from node.Progress.
@@ -39,16 +41,20 @@ func newSessionCollector(src progressSource) *sessionCollector {
 			func(s sessionJSON) float64 { return float64(s.SymbolsNeeded) }),
 		m("uploaded_bytes_total", "Bytes sent to children.", prometheus.CounterValue,
 			func(s sessionJSON) float64 { return float64(s.UploadedBytes) }),
-		m("children", "Children this node feeds.", prometheus.GaugeValue,
-			func(s sessionJSON) float64 { return float64(len(s.Children)) }),
-		m("upstreams", "Upstreams feeding this node (probes included).", prometheus.GaugeValue,
+		m("child_peers", "Peers this node feeds (each over one or more stripes).", prometheus.GaugeValue,
+			func(s sessionJSON) float64 { return float64(len(peersOf(s.Children))) }),
+		m("parent_peers", "Peers feeding this node (each over one or more stripes; probes left out).", prometheus.GaugeValue,
+			func(s sessionJSON) float64 { return float64(len(peersOf(s.Upstreams))) }),
+		m("subscriptions", "Stripe subscriptions feeding this node (probes included).", prometheus.GaugeValue,
 			func(s sessionJSON) float64 { return float64(len(s.Upstreams)) }),
-		m("blocks_done", "Source blocks decoded and verified.", prometheus.GaugeValue,
+		m("verified_blocks", "Source blocks decoded and verified.", prometheus.GaugeValue,
 			func(s sessionJSON) float64 { return float64(s.BlocksDone) }),
 		m("blocks", "Source blocks of the content.", prometheus.GaugeValue,
 			func(s sessionJSON) float64 { return float64(s.Blocks) }),
-		m("bytes_done", "Bytes decoded and verified.", prometheus.GaugeValue,
+		m("verified_bytes_total", "Bytes decoded and verified (whole blocks).", prometheus.CounterValue,
 			func(s sessionJSON) float64 { return float64(s.BytesDone) }),
+		m("progress_ratio", "Share of the content held, 0..1: verified blocks, or new symbols over those needed.", prometheus.GaugeValue,
+			func(s sessionJSON) float64 { return s.Percent / 100 }),
 		m("size_bytes", "Size of the content.", prometheus.GaugeValue,
 			func(s sessionJSON) float64 { return float64(s.Size) }),
 		m("complete", "1 once this node has the whole content (source or complete), else 0.", prometheus.GaugeValue,
@@ -81,6 +87,8 @@ func (c *sessionCollector) Collect(ch chan<- prometheus.Metric) {
 // usual Go runtime and process collectors.
 func metricsRegistry(src progressSource) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
+	// The session series, the Go runtime and the process; libp2p's own
+	// metrics are on the default registry, gathered beside this one.
 	for _, c := range []prometheus.Collector{
 		newSessionCollector(src),
 		collectors.NewGoCollector(),
@@ -100,10 +108,27 @@ func startMetrics(src progressSource, addr string) (*httpService, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{reg, libp2pGatherer{}}, promhttp.HandlerOpts{Registry: reg}))
 	s, err := listenHTTP(addr, mux, false)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	return s, nil
+}
+
+// libp2pGatherer gathers what libp2p registers on the default registry
+// (resource manager, swarm, identify, ...), leaving out the Go and process
+// collectors the session registry has already.
+type libp2pGatherer struct{}
+
+// Gather implements prometheus.Gatherer.
+func (libp2pGatherer) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	out := mfs[:0]
+	for _, mf := range mfs {
+		if n := mf.GetName(); !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "process_") {
+			out = append(out, mf)
+		}
+	}
+	return out, err
 }

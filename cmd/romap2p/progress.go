@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -32,28 +33,20 @@ func fractionDone(p node.Progress) float64 {
 	return math.Min(math.Max(f, 0), 1)
 }
 
-// humanBytes formats a byte count with binary units.
+// humanBytes formats a byte count with binary units (go-humanize).
 func humanBytes(n float64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%.0f B", n)
+	if n <= 0 || math.IsNaN(n) {
+		return "0 B"
 	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	i := -1
-	for n >= unit && i < len(units)-1 {
-		n /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", n, units[i])
+	return humanize.IBytes(uint64(n))
 }
 
-// humanRate formats a rate in bytes/s as MB/s and Mbit/s, the way network
-// people read them.
+// humanRate formats a rate in bytes/s; "-" when there is none.
 func humanRate(bps float64) string {
 	if math.IsInf(bps, 0) || math.IsNaN(bps) || bps <= 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%s/s", humanBytes(bps))
+	return humanBytes(bps) + "/s"
 }
 
 // humanDuration formats an ETA: 45s, 3m07s, 2h05m.
@@ -85,15 +78,34 @@ func shortPeer(p peer.ID) string {
 	return s
 }
 
-// parents lists the upstreams that feed a session (probes left out).
-func parents(p node.Progress) []node.Link {
-	var out []node.Link
-	for _, u := range p.Upstreams {
-		if !u.Probe {
-			out = append(out, u)
+// peerLinks is one peer and the stripes it takes part in.
+type peerLinks struct {
+	peer    peer.ID
+	stripes int
+}
+
+// byPeer groups links (a subscription per stripe) by peer, in order of
+// first appearance; probes are left out.
+func byPeer(links []node.Link) []peerLinks {
+	var out []peerLinks
+	index := map[peer.ID]int{}
+	for _, l := range links {
+		if l.Probe {
+			continue
 		}
+		if i, ok := index[l.Peer]; ok {
+			out[i].stripes++
+			continue
+		}
+		index[l.Peer] = len(out)
+		out = append(out, peerLinks{l.Peer, 1})
 	}
 	return out
+}
+
+// sessionDone reports whether a session has the whole verified content.
+func sessionDone(p node.Progress) bool {
+	return p.Err == nil && (p.Role != "fetching" || p.Done)
 }
 
 // progressLine renders one snapshot as a single status line of at most
@@ -103,28 +115,27 @@ func progressLine(p node.Progress, elapsed time.Duration, width int) string {
 	have := f * float64(p.Size)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%5.1f%% %s / %s", 100*f, humanBytes(have), humanBytes(float64(p.Size)))
-	fmt.Fprintf(&b, "  %s", humanRate(p.Rate))
 	switch {
 	case f >= 1:
 		fmt.Fprintf(&b, "  done in %s", humanDuration(elapsed))
 	case p.Rate > 0:
-		fmt.Fprintf(&b, "  ETA %s", humanDuration(time.Duration((float64(p.Size)-have)/p.Rate*float64(time.Second))))
+		fmt.Fprintf(&b, "  %s  ETA %s", humanRate(p.Rate), humanDuration(time.Duration((float64(p.Size)-have)/p.Rate*float64(time.Second))))
 	default:
-		b.WriteString("  ETA -")
+		b.WriteString("  -  ETA -")
 	}
-	ps := parents(p)
+	ps := byPeer(p.Upstreams)
 	switch {
 	case len(ps) == 0 && f < 1:
 		b.WriteString("  finding peers")
 	case len(ps) > 0:
 		names := make([]string, 0, len(ps))
 		for _, u := range ps {
-			names = append(names, fmt.Sprintf("%s/%d", shortPeer(u.Peer), u.Stripe))
+			names = append(names, fmt.Sprintf("%s×%d", shortPeer(u.peer), u.stripes))
 		}
-		fmt.Fprintf(&b, "  from %s", strings.Join(names, ","))
+		fmt.Fprintf(&b, "  from %d peer%s %s", len(ps), plural(len(ps)), strings.Join(names, ","))
 	}
-	if len(p.Children) > 0 {
-		fmt.Fprintf(&b, "  to %d", len(p.Children))
+	if c := byPeer(p.Children); len(c) > 0 {
+		fmt.Fprintf(&b, "  to %d peer%s", len(c), plural(len(c)))
 	}
 	return truncate(b.String(), width)
 }
@@ -205,4 +216,11 @@ func (r *reporter) waitLine(waited time.Duration) string {
 	}
 	fmt.Fprintf(&b, " (%s)", humanDuration(waited))
 	return b.String()
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

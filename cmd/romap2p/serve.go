@@ -39,6 +39,9 @@ func serveCommand() *command {
 			if len(files) == 0 {
 				return usageError{"serve needs at least one FILE"}
 			}
+			if err := nf.check(); err != nil {
+				return err
+			}
 			var addOpts []node.AddOption
 			if *symbol != "" {
 				t, err := parseSize(*symbol)
@@ -53,9 +56,6 @@ func serveCommand() *command {
 				} else if !st.Mode().IsRegular() {
 					return fmt.Errorf("%s: not a regular file", f)
 				}
-			}
-			if err := nf.check(); err != nil {
-				return err
 			}
 			opts, repo, err := nf.options(busyRefuse, env.stderr)
 			if err != nil {

@@ -93,17 +93,19 @@ func printStatus(w io.Writer, st statusJSON) error {
 	fmt.Fprintln(tw, "CID\tNAME\tROLE\tPROGRESS\tRATE\tUPLOADED\tPARENTS\tCHILDREN")
 	for _, s := range st.Sessions {
 		var ps []string
-		for _, u := range s.Upstreams {
-			if !u.Probe {
-				ps = append(ps, shortID(u.Peer))
-			}
+		for _, u := range peersOf(s.Upstreams) {
+			ps = append(ps, shortID(u))
 		}
 		parents := strings.Join(ps, ",")
 		if parents == "" {
 			parents = "-"
 		}
+		rate := humanRate(s.GoodputBps)
+		if s.Role != "fetching" || s.Done {
+			rate = "done"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t%d\n", s.CID, orDash(s.Name), s.Role, s.Percent,
-			humanRate(s.GoodputBps), humanBytes(float64(s.UploadedBytes)), parents, len(s.Children))
+			rate, humanBytes(float64(s.UploadedBytes)), parents, len(peersOf(s.Children)))
 	}
 	return tw.Flush()
 }
@@ -121,4 +123,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// peersOf lists the distinct peers of links (one link per stripe),
+// probes left out, in order of first appearance.
+func peersOf(links []linkJSON) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range links {
+		if !l.Probe && !seen[l.Peer] {
+			seen[l.Peer] = true
+			out = append(out, l.Peer)
+		}
+	}
+	return out
 }

@@ -219,7 +219,7 @@ func swarmCommand() *command {
 					return err
 				}
 				if !f.asJSON {
-					fmt.Fprintf(env.stdout, "report: %s (tree.dot, chart.svg, chart.png)\n", f.report)
+					fmt.Fprintf(env.stdout, "report: %s (tree.dot, tree.svg, chart.svg, chart.png)\n", f.report)
 				}
 			}
 			if runErr != nil {

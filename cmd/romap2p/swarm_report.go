@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,19 +19,23 @@ import (
 	"github.com/romap2p/romap2p/internal/swarm"
 )
 
-// writeSwarmReport writes the tree the swarm built as Graphviz DOT and a
-// bar chart of ideal width, goodput and direct unicast per receiver as SVG
-// and PNG into dir.
+// writeSwarmReport writes into dir: the tree as Graphviz DOT (tree.dot)
+// and as an SVG the program draws itself (tree.svg), and a bar chart of
+// every receiver's time against its bound and its single-tree time
+// (chart.svg, chart.png).
 func writeSwarmReport(dir string, r *swarm.Result) error {
 	if err := swarmWriteFile(filepath.Join(dir, "tree.dot"), func(w io.Writer) error { return writeSwarmDOT(w, r) }); err != nil {
+		return err
+	}
+	if err := swarmWriteFile(filepath.Join(dir, "tree.svg"), func(w io.Writer) error { return writeTreeSVG(w, r) }); err != nil {
 		return err
 	}
 	p, err := swarmChart(r)
 	if err != nil {
 		return fmt.Errorf("report chart: %w", err)
 	}
-	width := vg.Length(max(6, 1.1*float64(len(r.Peers))+2)) * vg.Inch
-	height := 4 * vg.Inch
+	width := vg.Length(max(7, 1.2*float64(len(r.Peers))+2)) * vg.Inch
+	height := 5 * vg.Inch
 	svg := vgsvg.New(width, height)
 	p.Draw(draw.New(svg))
 	if err := swarmWriteFile(filepath.Join(dir, "chart.svg"), func(w io.Writer) error {
@@ -99,31 +104,47 @@ func swarmDOTID(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-// swarmChart builds the grouped bar chart: ideal widest-path width,
-// achieved goodput and direct unicast per receiver, Mbit/s.
+// transferSeconds is how long size bytes take at bps bits per second (0
+// when the rate is unknown).
+func transferSeconds(size int64, bps float64) float64 {
+	if bps <= 0 || math.IsInf(bps, 0) || math.IsNaN(bps) {
+		return 0
+	}
+	return 8 * float64(size) / bps
+}
+
+// swarmChart builds the grouped bar chart, in seconds per receiver: the
+// time it took, its bound (the file over its max-flow from all hosts) and
+// the time the widest single tree would give it; the title carries the
+// whole swarm's time and bound.
 func swarmChart(r *swarm.Result) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("romap2p swarm: %.0f MiB from %s, %d stripe(s)", float64(r.Size)/(1<<20), r.Source, r.Stripes)
-	p.Y.Label.Text = "Mbit/s"
+	p.Title.Text = fmt.Sprintf("%s from %s, %d stripe(s): all done in %.1f s, bound %.1f s",
+		humanBytes(float64(r.Size)), r.Source, r.Stripes, r.TotalS, r.BoundS)
+	p.Title.Padding = vg.Points(6)
+	p.Y.Label.Text = "seconds to the verified file (lower is better)"
 	p.Y.Min = 0
 	series := []struct {
 		label string
 		value func(swarm.PeerResult) float64
 	}{
-		{"ideal (widest-path tree)", func(p swarm.PeerResult) float64 { return p.WidthBps }},
-		{"achieved goodput", func(p swarm.PeerResult) float64 { return p.GoodputBps }},
-		{"direct unicast", func(p swarm.PeerResult) float64 { return p.DirectBps }},
+		{"its time", func(p swarm.PeerResult) float64 { return p.CompletionS }},
+		{"its bound (max-flow from all hosts)", func(p swarm.PeerResult) float64 { return transferSeconds(r.Size, p.MaxFlowBps) }},
+		{"single widest tree", func(p swarm.PeerResult) float64 { return transferSeconds(r.Size, p.WidthBps) }},
 	}
 	names := make([]string, len(r.Peers))
 	for i, pr := range r.Peers {
 		names[i] = pr.Name
+		if !pr.OK {
+			names[i] += " (failed)"
+		}
 	}
-	w := vg.Points(12)
-	top := 1.0
+	w := vg.Points(14)
+	top := 0.1
 	for i, s := range series {
 		vals := make(plotter.Values, len(r.Peers))
 		for j, pr := range r.Peers {
-			vals[j] = s.value(pr) / 1e6
+			vals[j] = s.value(pr)
 			top = max(top, vals[j])
 		}
 		bars, err := plotter.NewBarChart(vals, w)
@@ -137,9 +158,13 @@ func swarmChart(r *swarm.Result) (*plot.Plot, error) {
 		p.Legend.Add(s.label, bars)
 	}
 	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(8)
+	p.Legend.YOffs = -vg.Points(4)
+	p.Legend.Padding = vg.Points(2)
 	p.NominalX(names...)
-	// Room above the bars for the legend, and beside the outer groups.
-	p.Y.Max = 1.3 * top
+	// Room above the bars for the three legend lines.
+	p.Y.Max = 1.45 * top
 	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4
 	p.Add(plotter.NewGrid())
 	return p, nil

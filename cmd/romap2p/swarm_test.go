@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"os"
 	"path/filepath"
@@ -113,8 +114,23 @@ func TestSwarmCommandJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("achieved goodput")) {
+	if !bytes.Contains(svg, []byte("<svg")) || !bytes.Contains(svg, []byte("its bound")) {
 		t.Errorf("chart.svg lacks an svg element or the legend (%d bytes)", len(svg))
+	}
+	tree, err := os.ReadFile(filepath.Join(report, "tree.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		XMLName xml.Name
+	}
+	if err := xml.Unmarshal(tree, &doc); err != nil || doc.XMLName.Local != "svg" {
+		t.Errorf("tree.svg is not an SVG document: %v", err)
+	}
+	for _, want := range []string{">S<", ">A<", ">B<", "single tree"} {
+		if !bytes.Contains(tree, []byte(want)) {
+			t.Errorf("tree.svg lacks %q", want)
+		}
 	}
 	png, err := os.ReadFile(filepath.Join(report, "chart.png"))
 	if err != nil {

@@ -203,7 +203,7 @@ func (s *Service) zone() (*hmdns.MDNSService, error) {
 	if port == 0 {
 		port = 4001 // SRV needs a port; the addresses are in TXT
 	}
-	z, err := hmdns.NewMDNSService(instance, ServiceName, Domain, instance+"."+Domain+".", port, ips, txt)
+	z, err := hmdns.NewMDNSService(instance, ServiceName, Domain+".", instance+"."+Domain+".", port, ips, txt)
 	if err != nil {
 		return nil, fmt.Errorf("mdns: zone: %w", err)
 	}
