@@ -210,7 +210,6 @@ func TestKillLoop(t *testing.T) {
 	t.Logf("20 runs: %d killed, %d completed before the kill; final file correct", killed, completed)
 }
 
-
 // TestDiskFull fetches into a 9 MiB file system a file of 12 MiB: the get
 // fails with an error that says the disk is full, and nothing is left
 // under the final name. The file system is a tmpfs this test mounts and
