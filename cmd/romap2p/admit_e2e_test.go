@@ -62,7 +62,7 @@ func peakRSS(pid int, stop <-chan struct{}) <-chan int64 {
 func runGet(t *testing.T, bin, c, boot, dir, name string, data []byte, extra ...string) time.Duration {
 	t.Helper()
 	out := filepath.Join(dir, "out", name)
-	args := append([]string{"get", c, "--bootstrap", boot, "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off",
+	args := append([]string{"get", c, "--no-seed", "--bootstrap", boot, "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off",
 		"--repo", filepath.Join(dir, "repo-"+name), "-o", out}, extra...)
 	start := time.Now()
 	p := startProc(t, bin, args...)
@@ -167,7 +167,7 @@ func TestKillLoop(t *testing.T) {
 	c, boot := m[1], m[2]
 	out := filepath.Join(dir, "out", "file")
 	repo := filepath.Join(dir, "get-repo")
-	args := []string{"get", c, "--stripes", "4", "--bootstrap", boot, "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off", "--repo", repo, "-o", out}
+	args := []string{"get", c, "--no-seed", "--stripes", "4", "--bootstrap", boot, "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off", "--repo", repo, "-o", out}
 	rng := rand.New(rand.NewPCG(21, 21))
 	check := func(when string) bool {
 		got, err := os.ReadFile(out)
@@ -238,7 +238,7 @@ func TestDiskFull(t *testing.T) {
 	m := srv.expectLine(t, getHintRE, 30*time.Second)
 	c, boot := m[1], m[2]
 	out := filepath.Join(small, "file")
-	p := start(t, bin, "get", c, "--stripes", "4", "--bootstrap", boot, "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off",
+	p := start(t, bin, "get", c, "--no-seed", "--stripes", "4", "--bootstrap", boot, "--no-dht", "--listen", "/ip4/127.0.0.1/tcp/0", "--api", "off",
 		"--repo", filepath.Join(dir, "get-repo"), "-o", out)
 	code := p.wait(t, 2*time.Minute)
 	t.Logf("get into a 9 MiB file system: exit %d, stderr: %s", code, strings.TrimSpace(p.stderr.String()))

@@ -33,7 +33,7 @@ func TestGetsExit(t *testing.T) {
 		for i := range wave {
 			name := fmt.Sprintf("g%02d", w*wave+i)
 			out := filepath.Join(dir, "out", name)
-			p := start(t, bin, "get", c, "--stripes", "4", "--bootstrap", boot, "--no-dht", "--json",
+			p := start(t, bin, "get", c, "--no-seed", "--stripes", "4", "--bootstrap", boot, "--no-dht", "--json",
 				"--listen", loop, "--api", "off", "--repo", filepath.Join(dir, "repo-"+name), "-o", out)
 			runs = append(runs, &getRun{p: p, out: out})
 		}
