@@ -6,6 +6,11 @@
 #
 #   scripts/fuzz-short.sh                 # every package, 10 s per target
 #   FUZZTIME=1m scripts/fuzz-short.sh ./protocol/
+#   FUZZTIME=3000x scripts/fuzz-short.sh  # 3000 executions per target
+#
+# A count (Nx) is what CI uses: with a duration, Go 1.26's fuzzing
+# coordinator can fail a target with "context deadline exceeded" at the end
+# of the time, having found nothing (go.dev/issue/75804, fixed in Go 1.27).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
