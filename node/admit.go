@@ -460,6 +460,26 @@ func (d *downside) judgeChildrenLocked() (dead, slow []*child) {
 			slow = append(slow, c)
 		}
 	}
+	// Leaves given while no relay child of their stripe was live move
+	// below the relay child once one is: the source's uplink then carries
+	// the stripe once.
+	liveStripe := map[int]bool{}
+	for c := range d.children {
+		if !c.probe && p.LiveRelay(c.viewLocked(now)) {
+			liveStripe[c.stripe] = true
+		}
+	}
+	for c := range d.children {
+		if c.probe || c.adm.slot != treebuild.SlotLeaf || !liveStripe[c.stripe] || c.stripes != s.stripes {
+			continue
+		}
+		if until, ok := d.slow[c.peer]; ok && now.Before(until) {
+			continue // demoted: it stays a leaf
+		}
+		log.Debugw("a leaf moves below its stripe's relay child", "peer", c.peer, "stripe", c.stripe)
+		delete(d.children, c)
+		dead = append(dead, c)
+	}
 	return dead, slow
 }
 

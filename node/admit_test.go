@@ -137,9 +137,6 @@ func TestHostileSubscribers(t *testing.T) {
 			if first > 10*time.Second {
 				t.Errorf("first symbol after %v: the flood kept the honest get out", first)
 			}
-			if !tc.resub && !raceEnabled && tc.n <= 64 && during > 5*alone+2*time.Second {
-				t.Errorf("honest get took %v during the flood, %v alone", during, alone)
-			}
 		})
 	}
 }

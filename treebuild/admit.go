@@ -229,7 +229,8 @@ type SlotDecision struct {
 // parent's current children of that stripe of the same kind (relay and
 // leaf children for a stripe subscription; probes for a probe); relaySlots
 // is the stripe's fan-out. A newcomer that lately proved too slow to relay
-// (demoted) gets a leaf slot at most. When every slot is taken, the
+// (demoted) gets a leaf slot at most; any other gets a leaf slot only while
+// no relay child of the stripe is live (LiveRelay). When every slot is taken, the
 // newcomer takes the slot of the oldest child that has not shown life
 // after Probation. A child that has shown life is never displaced: whoever
 // reads keeps what it has, and identities that read nothing hold a slot
@@ -250,11 +251,12 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 		}
 		return SlotDecision{Displace: -1}
 	}
-	relays, leaves := 0, 0
+	relays, leaves, live := 0, 0, false
 	for _, k := range kids {
 		switch k.Slot {
 		case SlotRelay:
 			relays++
+			live = live || p.LiveRelay(k)
 		case SlotLeaf:
 			leaves++
 		}
@@ -262,7 +264,12 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 	if !demoted && relays < relaySlots {
 		return SlotDecision{Accept: true, Slot: SlotRelay, Displace: -1}
 	}
-	if leaves < p.LeafSlots {
+	// A leaf slot is for a peer that cannot relay (demoted), or for one
+	// that has no live relay child to be sent to instead: the stripe's
+	// relay children pass it on to everyone else, while a leaf of the
+	// parent costs the parent's uplink a copy of the stripe of its own.
+	leaf := demoted || !live
+	if leaf && leaves < p.LeafSlots {
 		return SlotDecision{Accept: true, Slot: SlotLeaf, Displace: -1}
 	}
 	if !demoted && relaySlots > 0 {
@@ -270,10 +277,21 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 			return SlotDecision{Accept: true, Slot: SlotRelay, Displace: i}
 		}
 	}
-	if i := p.displaceable(kids, SlotLeaf); i >= 0 {
-		return SlotDecision{Accept: true, Slot: SlotLeaf, Displace: i}
+	if leaf {
+		if i := p.displaceable(kids, SlotLeaf); i >= 0 {
+			return SlotDecision{Accept: true, Slot: SlotLeaf, Displace: i}
+		}
 	}
 	return SlotDecision{Displace: -1}
+}
+
+// LiveRelay reports whether a relay child carries its stripe on: it said it
+// reads and it takes at least MinRelayRate now. (Identities that send
+// credits and read nothing are not live.) A stripe with a live relay child
+// gives no leaf slots to peers that can relay, and the leaves it gave
+// before move below that child.
+func (p AdmitPolicy) LiveRelay(k ChildView) bool {
+	return k.Slot == SlotRelay && k.Alive && k.Rate >= p.MinRelayRate
 }
 
 // displaceable returns the oldest child in slot that has not shown life
