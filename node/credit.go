@@ -102,21 +102,6 @@ func (up *upside) runCredits() {
 				grants[i][j].Allow = uint32(shares[i])
 			}
 		}
-		// A parent in a stripe is also asked for what this node's children
-		// in that stripe still want, so the stripe's symbols flow down its
-		// tree once instead of each child's share being fetched again
-		// from elsewhere.
-		d := s.down.demand()
-		for i, u := range ups {
-			if u.probe {
-				continue
-			}
-			for j, b := range blocks {
-				if want := d.stripeWant(u.stripes, u.stripe, b); uint32(want) > grants[i][j].Allow {
-					grants[i][j].Allow = uint32(want)
-				}
-			}
-		}
 		for i, u := range ups {
 			st := states[u]
 			changed := now.Sub(st.toldAt) >= tu.CreditRefresh

@@ -542,24 +542,6 @@ func (d *demandSnap) wants(sbn int, esi uint32, ready []bool) bool {
 	return false
 }
 
-// stripeWant returns the most symbols of block sbn that one of the
-// children in stripe (stripes, stripe) may still be sent beyond those
-// waiting for it in the ring: what this node's parent in that stripe must
-// still send for them. Probes and children without budgets do not count.
-func (d *demandSnap) stripeWant(stripes, stripe, sbn int) int {
-	want := 0
-	for i := range d.subs {
-		w := &d.subs[i]
-		if w.probe || w.cons == nil || int(w.stripes) != stripes || int(w.stripe) != stripe || !w.win.Has(uint8(sbn)) {
-			continue
-		}
-		if n, ok := w.cons.Budget(uint8(sbn)); ok && n > want {
-			want = n
-		}
-	}
-	return want
-}
-
 // demand returns the current demand snapshot.
 func (d *downside) demand() *demandSnap {
 	if dm := d.demandPtr.Load(); dm != nil {
