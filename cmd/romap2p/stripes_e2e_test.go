@@ -52,8 +52,11 @@ func TestStripedProcesses(t *testing.T) {
 		// Credits keep the upstreams from sending much more than needed
 		// (measured 1.000-1.020 x K on loopback; the bound leaves room
 		// for a busy machine).
-		if r := float64(res.SymbolsIn) / float64(res.SymbolsNeeded); r > 1.05 {
-			t.Errorf("get %d: received %.3f x K, want at most 1.05", i, r)
+		// The testbed holds received/K to its target (1.03); here, with
+		// four processes on a loaded machine, a bound that catches a
+		// broken credit loop (it used to reach 1.16) without timing noise.
+		if r := float64(res.SymbolsIn) / float64(res.SymbolsNeeded); r > 1.08 {
+			t.Errorf("get %d: received %.3f x K, want at most 1.08", i, r)
 		}
 	}
 }
