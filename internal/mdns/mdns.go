@@ -245,12 +245,16 @@ func (s *Service) browse(ctx context.Context) {
 
 // query sends one query and handles the answers.
 func (s *Service) query(ctx context.Context) {
+	// hashicorp/mdns sends an entry on the channel and may still fill in
+	// its fields afterwards, so entries are only collected here and read
+	// once the query has returned.
 	entries := make(chan *hmdns.ServiceEntry, 16)
 	done := make(chan struct{})
+	var got []*hmdns.ServiceEntry
 	go func() {
 		defer close(done)
 		for e := range entries {
-			s.handle(e)
+			got = append(got, e)
 		}
 	}()
 	err := hmdns.QueryContext(ctx, &hmdns.QueryParam{
@@ -264,6 +268,9 @@ func (s *Service) query(ctx context.Context) {
 	})
 	close(entries)
 	<-done
+	for _, e := range got {
+		s.handle(e)
+	}
 	if err != nil && ctx.Err() == nil {
 		log.Debugw("query", "err", err)
 	}
