@@ -197,6 +197,26 @@ func (d *BlockDecoder) Decode(dst []byte) error {
 	return nil
 }
 
+// ErrNotSolved is returned by Symbol when the decoder holds no
+// intermediate symbols: Decode has not succeeded, or it needed none (every
+// source symbol was received).
+var ErrNotSolved = errors.New("fountain: block not solved")
+
+// Symbol writes encoding symbol esi of the decoded block into dst (T
+// bytes), from the intermediate symbols Decode solved for: a receiver
+// compares the repair symbols it received with the block's own. It returns
+// ErrNotSolved when there are none (use NewBlockEncoder on the block).
+func (d *BlockDecoder) Symbol(esi uint32, dst []byte) error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.decoded == nil {
+		return ErrNotSolved
+	}
+	defer runtime.KeepAlive(d)
+	return d.decoded.Symbol(esi, dst)
+}
+
 // copySources writes the received source symbols to their places in dst.
 func (d *BlockDecoder) copySources(dst []byte) {
 	T, K := d.bc.T, d.bc.p.K

@@ -1,13 +1,16 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -391,6 +394,7 @@ func (f *fetchState) start() {
 		return
 	}
 	f.sink = sink
+	s.trees.setSource(f.reader)
 	if err := s.startGenerator(f.reader, seedStartESI([]byte(s.node.host.ID()))); err != nil {
 		f.fail(err)
 		return
@@ -473,67 +477,72 @@ func (f *fetchState) runDecoder() {
 	}
 }
 
-// decode tries to decode block b from its spill file; on success it checks
-// the block's hash and writes it to the partial output.
+// decode tries to decode block b from its spill file, checks the result
+// against the manifest (the source symbols rebuilt by decoding against the
+// block's tree, or the whole block against its hash), compares every
+// repair symbol received with the block's own (a difference blames its
+// sender) and writes the block to the partial output. A block that fails
+// is decoded again leaving out one sender's repair symbols at a time
+// (protocol/SPEC.md, "Repair symbols").
 func (f *fetchState) decode(b int, buf []byte) error {
 	s := f.s
 	if s.isFinished(uint8(b)) || s.ctx.Err() != nil {
 		return nil
 	}
 	have := f.spill.count(b)
-	k := s.oti.BlockSymbols(b)
-	if img, ok := f.spill.image(b); ok && s.oti.N == 1 {
-		// Every source symbol is here, in place (a loss-free path): the
-		// block is already assembled.
-		buf = img[:len(buf)]
-	} else if s.oti.N == 1 && f.spill.sourceCount(b) >= k {
-		// Every source symbol is here (some on disk): they are the block,
-		// placed by ESI; nothing to solve.
-		t := int(s.oti.T)
-		err := f.spill.read(b, have, func(esi uint32, sym []byte) error {
-			if int(esi) < k {
-				copy(buf[int(esi)*t:], sym)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("block %d: %w", b, err)
+	out, dec, g, err := f.attempt(b, buf, have, nil)
+	defer func() {
+		if dec != nil {
+			dec.Release()
 		}
-	} else {
-		dec := fountain.NewBlockDecoder(s.oti, b)
-		defer dec.Release()
-		err := f.spill.read(b, have, func(esi uint32, sym []byte) error {
-			_, err := dec.Add(esi, sym)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("block %d: %w", b, err)
-		}
-		if err := dec.Decode(buf); err != nil {
-			if errors.Is(err, fountain.ErrNeedMore) {
-				f.need[b].Store(int32(have + 1))
-				s.blocks.setPending(b, false) // parents: send more of this block
-				s.up.reportFinished()
-				return nil
-			}
-			return fmt.Errorf("decode block %d: %w", b, err)
-		}
-	}
-	if s.manifest.SumBlock(buf) != s.manifest.BlockHashes[b] {
-		// Some parent fed bad symbols. Nothing is written; the block is
-		// collected again and the current parents are distrusted.
-		log.Warnw("block failed its hash: collecting it again", "cid", s.cid, "block", b)
-		s.up.distrust()
-		f.need[b].Store(int32(s.oti.BlockSymbols(b)))
-		err := f.spill.discard(b)
-		s.blocks.setPending(b, false)
-		s.up.reportFinished()
+	}()
+	if err != nil {
 		return err
 	}
-	if _, err := f.part.WriteAt(buf, s.oti.BlockOffset(b)); err != nil {
+	if len(g.bad) > 0 {
+		// Records read back from local storage that fail their tree:
+		// dropped, blamed on no one; their ESIs are open again.
+		log.Warnw("spill: dropping stored source symbols that fail their tree", "cid", s.cid, "block", b, "symbols", len(g.bad))
+		bad := make(map[uint32]bool, len(g.bad))
+		for _, e := range g.bad {
+			bad[e] = true
+		}
+		if err := f.spill.rewrite(b, func(esi uint32, _ []byte, _ peer.ID, disk bool) bool { return !disk || !bad[esi] }); err != nil {
+			return err
+		}
+		f.needMore(b, f.spill.count(b)+1)
+		return nil
+	}
+	if out == nil {
+		f.needMore(b, have+1)
+		return nil
+	}
+	if !s.checkDecoded(b, out, g.has) {
+		var alt *fountain.BlockDecoder
+		out, alt = f.leaveOneOut(b, buf, have, g)
+		if out == nil {
+			// Several wrong senders, or too few symbols without one:
+			// forget the repair symbols (and stored source symbols that
+			// could not be checked), blame no one, collect more.
+			log.Warnw("block failed its hash and no single sender's repair symbols explain it: collecting it again", "cid", s.cid, "block", b, "repair senders", len(g.senders))
+			checkedDisk := s.trees.get(uint8(b)) != nil
+			k := s.ks[b]
+			if err := f.spill.rewrite(b, func(esi uint32, _ []byte, _ peer.ID, disk bool) bool { return esi < k && (!disk || checkedDisk) }); err != nil {
+				return err
+			}
+			f.needMore(b, int(k))
+			return nil
+		}
+		if dec != nil {
+			dec.Release()
+		}
+		dec = alt
+	}
+	f.compareRepair(b, out, dec)
+	if _, err := f.part.WriteAt(out, s.oti.BlockOffset(b)); err != nil {
 		return fmt.Errorf("write block %d: %w", b, err)
 	}
-	startWriteback(f.part, s.oti.BlockOffset(b), int64(len(buf)))
+	startWriteback(f.part, s.oti.BlockOffset(b), int64(len(out)))
 	set := s.blocks.markFinished(b, time.Now())
 	// Once the grace has passed, the generator may make repair symbols of
 	// the block.
@@ -556,6 +565,196 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		f.complete()
 	}
 	return nil
+}
+
+// needMore waits for block b to hold n symbols before the next attempt and
+// asks the parents for more of it.
+func (f *fetchState) needMore(b, n int) {
+	f.need[b].Store(int32(n))
+	f.s.blocks.setPending(b, false) // parents: send more of this block
+	f.s.up.reportFinished()
+}
+
+// gathered is what one decoding attempt read from a block's spill file.
+type gathered struct {
+	checked []uint64 // source ESIs used that were checked (on arrival, or read back with the tree)
+	// senders counts the repair symbols used per sender ("" for those
+	// read back from local storage).
+	senders map[peer.ID]int
+	bad     []uint32 // stored source symbols that failed their tree
+}
+
+// has reports whether source symbol esi was used and checked.
+func (g *gathered) has(esi uint32) bool {
+	return int(esi>>6) < len(g.checked) && g.checked[esi>>6]&(1<<(esi&63)) != 0
+}
+
+// attempt assembles or decodes block b from up to have of its symbols,
+// leaving out the repair symbols of blamed peers and of exclude (when not
+// nil). out is the block (buf, or the spill's in-place image), nil when
+// the symbols do not determine it yet; dec, when not nil, is the decoder
+// that solved it (the caller releases it).
+func (f *fetchState) attempt(b int, buf []byte, have int, exclude *peer.ID) (out []byte, dec *fountain.BlockDecoder, g gathered, err error) {
+	s := f.s
+	k := s.ks[b]
+	tree := s.trees.get(uint8(b))
+	g.checked = make([]uint64, (k+63)/64)
+	g.senders = make(map[peer.ID]int)
+	if exclude == nil && s.oti.N == 1 {
+		if img, ok := f.spill.image(b); ok {
+			// Every source symbol is here, in place, checked on arrival (a
+			// loss-free path): the block is already assembled.
+			for i := range g.checked {
+				g.checked[i] = ^uint64(0)
+			}
+			return img[:len(buf)], nil, g, nil
+		}
+	}
+	read := func(fn func(esi uint32, sym []byte) error) error {
+		return f.spill.read(b, have, func(esi uint32, sym []byte, from peer.ID, disk bool) error {
+			if esi < k {
+				if disk && tree != nil {
+					if tree.VerifySymbol(esi, sym) != nil {
+						g.bad = append(g.bad, esi)
+						return nil
+					}
+				}
+				if !disk || tree != nil {
+					g.checked[esi>>6] |= 1 << (esi & 63)
+				}
+				return fn(esi, sym)
+			}
+			if (exclude != nil && from == *exclude) || (from != "" && s.isBlamed(from)) {
+				return nil
+			}
+			g.senders[from]++
+			return fn(esi, sym)
+		})
+	}
+	if exclude == nil && s.oti.N == 1 && f.spill.sourceCount(b) >= int(k) {
+		// Every source symbol is here (some on disk): they are the block,
+		// placed by ESI; nothing to solve.
+		t := s.t
+		g.senders = make(map[peer.ID]int)
+		err := read(func(esi uint32, sym []byte) error {
+			if esi < k {
+				copy(buf[int(esi)*t:], sym)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, g, fmt.Errorf("block %d: %w", b, err)
+		}
+		if len(g.bad) > 0 {
+			return nil, nil, g, nil
+		}
+		return buf, nil, g, nil
+	}
+	dec = fountain.NewBlockDecoder(s.oti, b)
+	err = read(func(esi uint32, sym []byte) error {
+		_, err := dec.Add(esi, sym)
+		return err
+	})
+	if err != nil {
+		dec.Release()
+		return nil, nil, g, fmt.Errorf("block %d: %w", b, err)
+	}
+	if len(g.bad) > 0 {
+		dec.Release()
+		return nil, nil, g, nil
+	}
+	if err := dec.Decode(buf); err != nil {
+		dec.Release()
+		if errors.Is(err, fountain.ErrNeedMore) {
+			return nil, nil, g, nil
+		}
+		return nil, nil, g, fmt.Errorf("decode block %d: %w", b, err)
+	}
+	return buf, dec, g, nil
+}
+
+// leaveOneOut decodes block b again without the repair symbols of one
+// sender at a time (source symbols are checked, so the fault lies in repair
+// symbols) and returns the first block that checks out with the decoder
+// that solved it, or nil.
+func (f *fetchState) leaveOneOut(b int, buf []byte, have int, g gathered) ([]byte, *fountain.BlockDecoder) {
+	s := f.s
+	senders := make([]peer.ID, 0, len(g.senders))
+	for p := range g.senders {
+		senders = append(senders, p)
+	}
+	slices.Sort(senders)
+	for _, p := range senders {
+		out, dec, g2, err := f.attempt(b, buf, have, &p)
+		if err != nil || out == nil {
+			continue
+		}
+		if s.checkDecoded(b, out, g2.has) {
+			log.Infow("block checks out without one sender's repair symbols", "cid", s.cid, "block", b, "sender", p)
+			return out, dec
+		}
+		if dec != nil {
+			dec.Release()
+		}
+	}
+	return nil, nil
+}
+
+// compareRepair encodes, from the checked block out, every repair symbol
+// of block b received from a peer and compares: a difference proves that
+// sender wrong. dec, when not nil, solved the block and encodes at once;
+// otherwise an encoder is built from the block (only when some peer sent
+// repair symbols of it).
+func (f *fetchState) compareRepair(b int, out []byte, dec *fountain.BlockDecoder) {
+	s := f.s
+	k := s.ks[b]
+	if !f.spill.hasRepairFrom(b) {
+		return
+	}
+	var enc *fountain.BlockEncoder
+	symbol := func(esi uint32, dst []byte) error {
+		if dec != nil {
+			if err := dec.Symbol(esi, dst); !errors.Is(err, fountain.ErrNotSolved) {
+				return err
+			}
+		}
+		if enc == nil {
+			var err error
+			if enc, err = fountain.NewBlockEncoder(s.oti, b, out); err != nil {
+				return err
+			}
+		}
+		return enc.Symbol(esi, dst)
+	}
+	defer func() {
+		if enc != nil {
+			enc.Release()
+		}
+	}()
+	own := make([]byte, s.t)
+	wrong := map[peer.ID]uint32{}
+	err := f.spill.read(b, math.MaxInt, func(esi uint32, sym []byte, from peer.ID, _ bool) error {
+		if esi < k || from == "" {
+			return nil
+		}
+		if _, known := wrong[from]; known {
+			return nil
+		}
+		if err := symbol(esi, own); err != nil {
+			return err
+		}
+		if !bytes.Equal(own, sym) {
+			wrong[from] = esi
+		}
+		return nil
+	})
+	if err != nil {
+		log.Warnw("comparing repair symbols", "cid", s.cid, "block", b, "err", err)
+	}
+	for p, esi := range wrong {
+		s.badSymbols.Add(1)
+		s.blame(p, fmt.Sprintf("repair symbol %d of block %d differs from the block's own", esi, b))
+	}
 }
 
 // complete finishes a download: the output is synced and renamed into

@@ -18,6 +18,7 @@ import (
 // in r, with ESIs from 0.
 func (s *session) becomeSource(r io.ReaderAt) error {
 	s.blocks.markComplete()
+	s.trees.setSource(r)
 	if err := s.startGenerator(r, 0); err != nil {
 		return err
 	}

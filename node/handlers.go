@@ -21,6 +21,7 @@ func (n *Node) registerHandlers() {
 	n.host.SetStreamHandler(protocol.ManifestID, n.owned(n.handleManifest))
 	n.host.SetStreamHandler(protocol.StatusID, n.owned(n.handleStatus))
 	n.host.SetStreamHandler(protocol.SymbolsID, n.owned(n.handleSymbols))
+	n.host.SetStreamHandler(protocol.TreeID, n.owned(n.handleTree))
 }
 
 // owned makes a stream handler one of the node's goroutines, which Close
@@ -42,6 +43,7 @@ func (n *Node) removeHandlers() {
 	n.host.RemoveStreamHandler(protocol.ManifestID)
 	n.host.RemoveStreamHandler(protocol.StatusID)
 	n.host.RemoveStreamHandler(protocol.SymbolsID)
+	n.host.RemoveStreamHandler(protocol.TreeID)
 }
 
 // scopeStream attaches a stream to romap2p's resource-manager service and
@@ -181,6 +183,12 @@ func (n *Node) handleSymbols(st network.Stream) {
 	sess := n.session(sub.CID)
 	if sess == nil {
 		refuse(st, treebuild.RefuseNotHeld)
+		return
+	}
+	if sess.isBlamed(remote) {
+		log.Debugw("subscription refused: the peer sent bad data", "cid", sess.cid, "peer", remote)
+		_ = protocol.WriteSubscribeReply(st, &protocol.SubscribeReply{Reason: "this peer sent bad data"})
+		_ = st.Close()
 		return
 	}
 	d := sess.down

@@ -14,6 +14,8 @@ type peerBook struct {
 	self peer.ID
 	// remember gives the addresses of a peer learnt to the peerstore.
 	remember func(peer.AddrInfo)
+	// blamed reports peers proven to have sent bad data: never learnt.
+	blamed func(peer.ID) bool
 
 	mu    sync.Mutex
 	known map[peer.ID]peer.AddrInfo // peers seen for this content
@@ -25,10 +27,11 @@ type peerBook struct {
 	origins      map[peer.ID]bool // peers that announced role source
 }
 
-func newPeerBook(self peer.ID, remember func(peer.AddrInfo)) *peerBook {
+func newPeerBook(self peer.ID, remember func(peer.AddrInfo), blamed func(peer.ID) bool) *peerBook {
 	return &peerBook{
 		self:         self,
 		remember:     remember,
+		blamed:       blamed,
 		known:        make(map[peer.ID]peer.AddrInfo),
 		bad:          make(map[peer.ID]time.Time),
 		seeds:        make(map[peer.ID]time.Time),
@@ -41,7 +44,7 @@ func newPeerBook(self peer.ID, remember func(peer.AddrInfo)) *peerBook {
 func (b *peerBook) learn(ais ...peer.AddrInfo) {
 	b.mu.Lock()
 	for _, ai := range ais {
-		if ai.ID == b.self || ai.ID == "" {
+		if ai.ID == b.self || ai.ID == "" || b.blamed(ai.ID) {
 			continue
 		}
 		if _, ok := b.known[ai.ID]; !ok || len(ai.Addrs) > 0 {
@@ -65,6 +68,15 @@ func (b *peerBook) knownPeers() []peer.ID {
 		out = append(out, p)
 	}
 	return out
+}
+
+// forget drops p from every list (it was blamed: learn refuses it from
+// now on).
+func (b *peerBook) forget(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.known, p)
+	delete(b.seeds, p)
 }
 
 // markFailed records that p failed us now.
@@ -107,6 +119,9 @@ func (b *peerBook) candidates(backoff time.Duration) []peer.AddrInfo {
 // noteComplete records whether p holds the whole file (status role source
 // or complete) and whether it is an original source.
 func (b *peerBook) noteComplete(p peer.ID, complete, original bool) {
+	if b.blamed(p) {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if complete {

@@ -50,6 +50,9 @@ type session struct {
 	g group
 
 	blocks *blockState
+	trees  *treeCache // checked tree data per block (verify.go)
+	blamed *blameBook // peers proven to have sent bad data (blame.go)
+	ks     []uint32   // K per block
 	down   *downside
 	up     *upside
 	fetch  *fetchState // nil for the original source
@@ -62,6 +65,7 @@ type session struct {
 	dupProbe   atomic.Uint64 // symbols wasted: from probes,
 	dupDone    atomic.Uint64 // of blocks already held in full,
 	dupRepeat  atomic.Uint64 // already held (same ESI)
+	badSymbols atomic.Uint64 // symbols dropped as wrong (failed their tree, or a re-encoding)
 	uploaded   atomic.Uint64 // bytes written to children (symbol frames)
 	reparents  atomic.Uint64 // parent switches made on measurements
 	goodput    *rateMeter    // new symbol bytes per second
@@ -93,7 +97,13 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte, r role)
 		ctx:      ctx,
 		cancel:   cancel,
 		blocks:   newBlockState(len(m.BlockHashes)),
+		blamed:   newBlameBook(),
 		goodput:  newRateMeter(),
+	}
+	s.trees = newTreeCache(s)
+	s.ks = make([]uint32, oti.Blocks())
+	for b := range s.ks {
+		s.ks[b] = uint32(oti.BlockSymbols(b))
 	}
 	s.down = newDownside(s)
 	s.up = newUpside(s)

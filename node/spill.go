@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"math"
 	bits64 "math/bits"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/romap2p/romap2p/protocol"
 )
@@ -96,8 +100,12 @@ type spillBlock struct {
 	k       int     // the block's K
 	sys     int     // records of source symbols (ESI < K)
 	seen    *esiSet // ESIs held, to drop duplicates
-	hdr     [spillRecordHeader]byte
-	error   error
+	// from names the sender of each repair symbol received in this run
+	// (records read back from disk have none): a repair symbol that proves
+	// wrong blames it.
+	from  map[uint32]peer.ID
+	hdr   [spillRecordHeader]byte
+	error error
 }
 
 // openSpill opens (or creates) the spill directory for blocks blocks of
@@ -146,16 +154,40 @@ func (b *spillBlock) open(t, k int) error {
 	b.seen = newESISet(k)
 	var hdr [spillRecordHeader]byte
 	kept := int64(0)
+	buf := make([]byte, rec)
 	for i := int64(0); i < whole; i++ {
 		if _, err := f.ReadAt(hdr[:], i*rec); err != nil {
 			f.Close()
 			return fmt.Errorf("spill file: scan: %w", err)
 		}
 		esi := binary.BigEndian.Uint32(hdr[:])
-		if b.seen.add(esi) && int(esi) < k {
+		if esi > protocol.MaxESI || b.seen.has(esi) {
+			// Not a symbol this node would have kept (a damaged record):
+			// dropped, the records after it move up.
+			log.Warnw("spill file: dropping a bad record", "file", b.path, "record", i, "esi", esi)
+			continue
+		}
+		b.seen.add(esi)
+		if int(esi) < k {
 			b.sys++
 		}
+		if kept != i {
+			if _, err := f.ReadAt(buf, i*rec); err != nil {
+				f.Close()
+				return fmt.Errorf("spill file: scan: %w", err)
+			}
+			if _, err := f.WriteAt(buf, kept*rec); err != nil {
+				f.Close()
+				return fmt.Errorf("spill file: compact: %w", err)
+			}
+		}
 		kept++
+	}
+	if kept != whole {
+		if err := f.Truncate(kept * rec); err != nil {
+			f.Close()
+			return fmt.Errorf("spill file: compact: %w", err)
+		}
 	}
 	if _, err := f.Seek(kept*rec, io.SeekStart); err != nil {
 		f.Close()
@@ -180,9 +212,24 @@ func (s *spillStore) markSeen(sbn int, esi uint32) bool {
 	return b.seen.add(esi)
 }
 
+// isSeen reports whether symbol (sbn, esi) is held already (or its block
+// is finished), without recording it: a symbol is checked before markSeen,
+// so that a wrong copy does not shut out a right one.
+func (s *spillStore) isSeen(sbn int, esi uint32) bool {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seen == nil || b.seen.has(esi)
+}
+
 // add appends a symbol (already marked seen) to block sbn's spill file and
 // returns the number of symbols the file holds.
 func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
+	return s.addFrom(sbn, esi, sym, "")
+}
+
+// addFrom is add for a repair symbol received from peer from.
+func (s *spillStore) addFrom(sbn int, esi uint32, sym []byte, from peer.ID) (int, error) {
 	b := s.blocks[sbn]
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -192,6 +239,17 @@ func (s *spillStore) add(sbn int, esi uint32, sym []byte) (int, error) {
 	if b.error != nil {
 		return b.n, b.error
 	}
+	if from != "" && int(esi) >= b.k {
+		if b.from == nil {
+			b.from = make(map[uint32]peer.ID)
+		}
+		b.from[esi] = from
+	}
+	return s.addLocked(sbn, b, esi, sym)
+}
+
+// addLocked stores one record (b.mu held).
+func (s *spillStore) addLocked(sbn int, b *spillBlock, esi uint32, sym []byte) (int, error) {
 	binary.BigEndian.PutUint32(b.hdr[:], esi)
 	if int(esi) < b.k {
 		b.sys++
@@ -267,6 +325,15 @@ func (s *spillStore) seenCount(sbn int) int {
 	return b.seen.n
 }
 
+// hasRepairFrom reports whether block sbn holds repair symbols received
+// from peers in this run.
+func (s *spillStore) hasRepairFrom(sbn int) bool {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.from) > 0
+}
+
 // sourceCount returns the number of block sbn's source symbols (ESI < K)
 // held.
 func (s *spillStore) sourceCount(sbn int) int {
@@ -299,8 +366,10 @@ func (s *spillStore) image(sbn int) ([]byte, bool) {
 
 // read calls fn with up to max symbols of block sbn: the source symbols
 // held in place, then the records in the order they were received. The
-// symbol slice is only valid during the call.
-func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte) error) error {
+// symbol slice is only valid during the call. from is the sender of a
+// repair symbol received in this run ("" otherwise), and disk is set for
+// records read back from the spill file.
+func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte, from peer.ID, disk bool) error) error {
 	b := s.blocks[sbn]
 	b.mu.Lock()
 	if b.f == nil {
@@ -317,21 +386,23 @@ func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte) error) e
 	n := min(b.fileN, max)
 	inMem := b.mem[:min(len(b.mem)/rec, max-n)*rec]
 	f, img := b.f, b.img
+	from := maps.Clone(b.from)
 	b.mu.Unlock()
 
 	// Symbols already held are never rewritten (the decoder that reads
-	// them is the one that would finish or discard the block), so they
-	// can be read unlocked.
+	// them is the one that would finish, discard or rewrite the block), so
+	// they can be read unlocked.
 	for w, word := range bits {
 		for ; word != 0; word &= word - 1 {
 			esi := w*64 + bits64.TrailingZeros64(word)
-			if err := fn(uint32(esi), img[esi*s.t:(esi+1)*s.t]); err != nil {
+			if err := fn(uint32(esi), img[esi*s.t:(esi+1)*s.t], "", false); err != nil {
 				return err
 			}
 		}
 	}
 	for r := inMem; len(r) > 0; r = r[rec:] {
-		if err := fn(binary.BigEndian.Uint32(r[:spillRecordHeader]), r[spillRecordHeader:rec]); err != nil {
+		esi := binary.BigEndian.Uint32(r[:spillRecordHeader])
+		if err := fn(esi, r[spillRecordHeader:rec], from[esi], false); err != nil {
 			return err
 		}
 	}
@@ -344,9 +415,56 @@ func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte) error) e
 		}
 		for j := 0; j < m; j++ {
 			r := buf[j*rec : (j+1)*rec]
-			if err := fn(binary.BigEndian.Uint32(r[:spillRecordHeader]), r[spillRecordHeader:]); err != nil {
+			esi := binary.BigEndian.Uint32(r[:spillRecordHeader])
+			if err := fn(esi, r[spillRecordHeader:], from[esi], true); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// rewrite keeps only the records of block sbn for which keep returns true
+// (arguments as for read) and forgets the others: their ESIs may arrive
+// again. Only the decoder calls it, as it calls discard.
+func (s *spillStore) rewrite(sbn int, keep func(esi uint32, sym []byte, from peer.ID, disk bool) bool) error {
+	type record struct {
+		esi  uint32
+		from peer.ID
+	}
+	var recs []record
+	var data []byte
+	err := s.read(sbn, math.MaxInt, func(esi uint32, sym []byte, from peer.ID, disk bool) error {
+		if keep(esi, sym, from, disk) {
+			recs = append(recs, record{esi, from})
+			data = append(data, sym...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.f == nil {
+		return nil
+	}
+	// Symbols that arrived since the read are forgotten with the others
+	// left out: their ESIs are open again.
+	if err := b.resetLocked(); err != nil {
+		return fmt.Errorf("spill block %d: %w", sbn, err)
+	}
+	for i, r := range recs {
+		b.seen.add(r.esi)
+		if r.from != "" && int(r.esi) >= b.k {
+			if b.from == nil {
+				b.from = make(map[uint32]peer.ID)
+			}
+			b.from[r.esi] = r.from
+		}
+		if _, err := s.addLocked(sbn, b, r.esi, data[i*s.t:(i+1)*s.t]); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -364,7 +482,7 @@ func (s *spillStore) finish(sbn int) {
 	_ = os.Remove(b.path)
 	s.giveMem(b.mem)
 	s.giveMem(b.img)
-	b.f, b.w, b.seen, b.mem, b.img, b.imgBits = nil, nil, nil, nil, nil, nil
+	b.f, b.w, b.seen, b.mem, b.img, b.imgBits, b.from = nil, nil, nil, nil, nil, nil, nil
 }
 
 // discard forgets every symbol of block sbn (they decoded to a block that
@@ -376,16 +494,25 @@ func (s *spillStore) discard(sbn int) error {
 	if b.f == nil {
 		return nil
 	}
-	b.w.Reset(b.f)
-	if err := b.f.Truncate(0); err != nil {
+	if err := b.resetLocked(); err != nil {
 		return fmt.Errorf("spill block %d: %w", sbn, err)
 	}
+	return nil
+}
+
+// resetLocked empties the block's records (b.mu held).
+func (b *spillBlock) resetLocked() error {
+	b.w.Reset(b.f)
+	if err := b.f.Truncate(0); err != nil {
+		return err
+	}
 	if _, err := b.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("spill block %d: %w", sbn, err)
+		return err
 	}
 	b.seen.reset()
 	b.mem = b.mem[:0] // keep the reservation for the new attempt
 	clear(b.imgBits)
+	clear(b.from)
 	b.n, b.fileN, b.sys, b.imgN = 0, 0, 0, 0
 	return nil
 }

@@ -1,6 +1,10 @@
 package node
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
 
 func TestESISet(t *testing.T) {
 	e := newESISet(100)
@@ -72,7 +76,7 @@ func TestSpillImageAndResume(t *testing.T) {
 		check := func(s *spillStore, sbn int, want []uint32) {
 			t.Helper()
 			got := map[uint32]bool{}
-			err := s.read(sbn, 1000, func(esi uint32, sym []byte) error {
+			err := s.read(sbn, 1000, func(esi uint32, sym []byte, _ peer.ID, _ bool) error {
 				if string(sym) != string(spillSym(esi, T)) {
 					t.Fatalf("block %d esi %d: wrong content", sbn, esi)
 				}

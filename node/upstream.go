@@ -47,7 +47,7 @@ func newUpside(s *session) *upside {
 		s: s,
 		book: newPeerBook(s.node.host.ID(), func(ai peer.AddrInfo) {
 			s.node.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
-		}),
+		}, s.isBlamed),
 		set:      make(map[*upstream]struct{}),
 		paths:    make([][]peer.ID, s.stripes),
 		stripeUp: make([]atomic.Pointer[upstream], s.stripes),
@@ -194,18 +194,6 @@ func (up *upside) reportFinished() {
 	}
 }
 
-// distrust marks the current upstreams as bad and drops them (a block they
-// fed failed its hash).
-func (up *upside) distrust() {
-	ups := up.list()
-	for _, u := range ups {
-		up.book.markFailed(u.peer)
-	}
-	for _, u := range ups {
-		u.close()
-	}
-}
-
 // upstream is one subscription to a parent: a symbols stream whose symbols
 // this node puts into its ring.
 type upstream struct {
@@ -260,6 +248,9 @@ func (up *upside) subscribe(ai peer.AddrInfo, stripes, stripe int, probe bool) (
 	s := up.s
 	n := s.node
 	tu := s.tuning()
+	if s.isBlamed(ai.ID) {
+		return nil, &errRefused{peer: ai.ID, code: treebuild.RefuseOther, reason: "it sent bad data"}
+	}
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
@@ -407,33 +398,11 @@ func (u *upstream) run(br *bufio.Reader) {
 			b := int(fm.SBN)
 			if b >= s.numBlocks() {
 				u.err = fmt.Errorf("symbol for block %d of %d", b, s.numBlocks())
+				log.Infow("parent sent a symbol of a block outside the manifest: leaving it", "cid", s.cid, "peer", u.peer, "block", b)
 				return
 			}
 			u.recv[b].Add(1)
-			if s.isFinished(fm.SBN) {
-				// In flight when we said we had it; our own generator
-				// serves this block to our children.
-				if u.probe {
-					s.dupProbe.Add(1)
-				} else {
-					s.dupDone.Add(1)
-				}
-				continue
-			}
-			if f == nil || !f.spill.markSeen(b, fm.ESI) {
-				if u.probe {
-					s.dupProbe.Add(1)
-				} else {
-					s.dupRepeat.Add(1)
-				}
-				continue // duplicate: neither stored nor forwarded
-			}
-			u.fresh.Add(1)
-			u.lastFresh.Store(time.Now().UnixNano())
-			s.symbolsNew.Add(1)
-			u.meter.add(len(fm.Payload))
-			s.goodput.add(len(fm.Payload))
-			if err := s.ring.Put(s.ctx, fm.SBN, fm.ESI, fm.Payload); err != nil {
+			if !u.take(f, fm) {
 				return
 			}
 		case protocol.FramePath:
@@ -469,6 +438,94 @@ func (u *upstream) run(br *bufio.Reader) {
 	}
 }
 
+// take handles one symbol from the parent. A source symbol is checked
+// against its block's tree first (fetched from this parent if need be),
+// then, if new, put into the ring: the sink stores it, children get it. A
+// repair symbol is stored with its sender's name and never forwarded: it
+// is checked once its block decodes (protocol/SPEC.md, "Repair symbols").
+// take reports false when the subscription must end: bad data (the parent
+// is blamed), a parent that cannot show the tree of a block it sends, or
+// the session's end.
+func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
+	s := u.s
+	b := int(fm.SBN)
+	if s.isFinished(fm.SBN) {
+		// In flight when we said we had it; our own generator
+		// serves this block to our children.
+		if u.probe {
+			s.dupProbe.Add(1)
+		} else {
+			s.dupDone.Add(1)
+		}
+		return true
+	}
+	if f == nil {
+		return true
+	}
+	source := fm.ESI < s.ks[b]
+	if f.spill.isSeen(b, fm.ESI) {
+		u.countDup()
+		return true // duplicate: neither stored nor forwarded
+	}
+	if source && s.trees.ok {
+		t := s.trees.get(fm.SBN)
+		if t == nil {
+			var err error
+			t, err = s.trees.await(s.ctx, fm.SBN, u.peer)
+			if errors.Is(err, errTreeUnavailable) {
+				s.badSymbols.Add(1)
+				s.blame(u.peer, fmt.Sprintf("sent source symbols of block %d without its tree data", b))
+				u.err = err
+				return false
+			}
+			if err != nil {
+				if s.ctx.Err() == nil {
+					log.Infow("no tree data from the parent: leaving it", "cid", s.cid, "peer", u.peer, "block", b, "err", err)
+				}
+				u.err = err
+				return false
+			}
+		}
+		if err := t.VerifySymbol(fm.ESI, fm.Payload); err != nil {
+			s.badSymbols.Add(1)
+			s.blame(u.peer, err.Error())
+			u.err = err
+			return false
+		}
+	}
+	if !f.spill.markSeen(b, fm.ESI) {
+		u.countDup()
+		return true
+	}
+	u.fresh.Add(1)
+	u.lastFresh.Store(time.Now().UnixNano())
+	s.symbolsNew.Add(1)
+	u.meter.add(len(fm.Payload))
+	s.goodput.add(len(fm.Payload))
+	if !source {
+		// Kept, not forwarded: only its sender vouches for it.
+		n, err := f.spill.addFrom(b, fm.ESI, fm.Payload, u.peer)
+		if err != nil {
+			f.fail(err)
+			return false
+		}
+		if n >= int(f.need[b].Load()) {
+			f.scheduleDecode(b)
+		}
+		return true
+	}
+	return s.ring.Put(s.ctx, fm.SBN, fm.ESI, fm.Payload) == nil
+}
+
+// countDup counts a symbol already held.
+func (u *upstream) countDup() {
+	if u.probe {
+		u.s.dupProbe.Add(1)
+	} else {
+		u.s.dupRepeat.Add(1)
+	}
+}
+
 // write sends a control frame to the parent; it reports whether it went
 // out.
 func (u *upstream) write(frame []byte, what string) bool {
@@ -499,11 +556,14 @@ func (u *upstream) sendCredits(credits []protocol.Credit) bool {
 }
 
 // close ends the subscription.
-func (u *upstream) close() {
+func (u *upstream) close() { u.closeWith(protocol.GoodbyeNormal, "") }
+
+// closeWith ends the subscription with a goodbye of the given code.
+func (u *upstream) closeWith(code protocol.GoodbyeCode, text string) {
 	u.closeOnce.Do(func() {
 		u.wmu.Lock()
 		_ = u.stream.SetWriteDeadline(time.Now().Add(u.s.tuning().GoodbyeTimeout))
-		_, _ = u.stream.Write(protocol.AppendGoodbyeFrame(nil, protocol.GoodbyeNormal, ""))
+		_, _ = u.stream.Write(protocol.AppendGoodbyeFrame(nil, code, text))
 		u.wmu.Unlock()
 		_ = u.stream.Reset()
 	})
