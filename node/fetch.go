@@ -514,29 +514,20 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		return nil
 	}
 	if out == nil {
-		f.needMore(b, have+1)
+		// Symbols of blamed peers stay in the spill file but are not used:
+		// wait for as many more as the decoder lacks.
+		f.needMore(b, have+max(1, int(s.ks[b])-g.used()))
 		return nil
 	}
 	if !s.checkDecoded(b, out, g.has) {
-		var alt *fountain.BlockDecoder
-		out, alt = f.leaveOneOut(b, buf, have, g)
-		if out == nil {
-			// Several wrong senders, or too few symbols without one:
-			// forget the repair symbols (and stored source symbols that
-			// could not be checked), blame no one, collect more.
-			log.Warnw("block failed its hash and no single sender's repair symbols explain it: collecting it again", "cid", s.cid, "block", b, "repair senders", len(g.senders))
-			checkedDisk := s.trees.get(uint8(b)) != nil
-			k := s.ks[b]
-			if err := f.spill.rewrite(b, func(esi uint32, _ []byte, _ peer.ID, disk bool) bool { return esi < k && (!disk || checkedDisk) }); err != nil {
-				return err
-			}
-			f.needMore(b, int(k))
+		alt, altDec := f.resolve(b, buf, have, g)
+		if alt == nil {
 			return nil
 		}
 		if dec != nil {
 			dec.Release()
 		}
-		dec = alt
+		out, dec = alt, altDec
 	}
 	f.compareRepair(b, out, dec)
 	if _, err := f.part.WriteAt(out, s.oti.BlockOffset(b)); err != nil {
@@ -581,7 +572,17 @@ type gathered struct {
 	// senders counts the repair symbols used per sender ("" for those
 	// read back from local storage).
 	senders map[peer.ID]int
+	sources int      // source symbols used
 	bad     []uint32 // stored source symbols that failed their tree
+}
+
+// used returns the number of symbols used.
+func (g *gathered) used() int {
+	n := g.sources
+	for _, c := range g.senders {
+		n += c
+	}
+	return n
 }
 
 // has reports whether source symbol esi was used and checked.
@@ -590,17 +591,17 @@ func (g *gathered) has(esi uint32) bool {
 }
 
 // attempt assembles or decodes block b from up to have of its symbols,
-// leaving out the repair symbols of blamed peers and of exclude (when not
-// nil). out is the block (buf, or the spill's in-place image), nil when
+// leaving out the repair symbols of blamed peers and of the senders use
+// (when not nil) rejects. out is the block (buf, or the spill's in-place image), nil when
 // the symbols do not determine it yet; dec, when not nil, is the decoder
 // that solved it (the caller releases it).
-func (f *fetchState) attempt(b int, buf []byte, have int, exclude *peer.ID) (out []byte, dec *fountain.BlockDecoder, g gathered, err error) {
+func (f *fetchState) attempt(b int, buf []byte, have int, use func(peer.ID) bool) (out []byte, dec *fountain.BlockDecoder, g gathered, err error) {
 	s := f.s
 	k := s.ks[b]
 	tree := s.trees.get(uint8(b))
 	g.checked = make([]uint64, (k+63)/64)
 	g.senders = make(map[peer.ID]int)
-	if exclude == nil && s.oti.N == 1 {
+	if use == nil && s.oti.N == 1 {
 		if img, ok := f.spill.image(b); ok {
 			// Every source symbol is here, in place, checked on arrival (a
 			// loss-free path): the block is already assembled.
@@ -622,16 +623,17 @@ func (f *fetchState) attempt(b int, buf []byte, have int, exclude *peer.ID) (out
 				if !disk || tree != nil {
 					g.checked[esi>>6] |= 1 << (esi & 63)
 				}
+				g.sources++
 				return fn(esi, sym)
 			}
-			if (exclude != nil && from == *exclude) || (from != "" && s.isBlamed(from)) {
+			if (use != nil && !use(from)) || (from != "" && s.isBlamed(from)) {
 				return nil
 			}
 			g.senders[from]++
 			return fn(esi, sym)
 		})
 	}
-	if exclude == nil && s.oti.N == 1 && f.spill.sourceCount(b) >= int(k) {
+	if use == nil && s.oti.N == 1 && f.spill.sourceCount(b) >= int(k) {
 		// Every source symbol is here (some on disk): they are the block,
 		// placed by ESI; nothing to solve.
 		t := s.t
@@ -673,30 +675,95 @@ func (f *fetchState) attempt(b int, buf []byte, have int, exclude *peer.ID) (out
 	return buf, dec, g, nil
 }
 
-// leaveOneOut decodes block b again without the repair symbols of one
-// sender at a time (source symbols are checked, so the fault lies in repair
-// symbols) and returns the first block that checks out with the decoder
-// that solved it, or nil.
-func (f *fetchState) leaveOneOut(b int, buf []byte, have int, g gathered) ([]byte, *fountain.BlockDecoder) {
+// resolve finds out, when block b decoded to bytes that fail its hash,
+// whose repair symbols were wrong (source symbols are checked). It decodes
+// again leaving out one sender's repair symbols at a time; then, for every
+// sender whose repair symbols together with the source symbols are enough,
+// with that sender's repair symbols alone: had they all been right, the
+// only block they determine is the right one, so a failure proves that
+// sender wrong. It returns the first block that checks out, with the
+// decoder that solved it. When nothing settles it, it keeps every symbol
+// and waits until the sender that sent the most repair symbols has sent
+// enough to be tried alone.
+func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *fountain.BlockDecoder) {
 	s := f.s
+	k := int(s.ks[b])
 	senders := make([]peer.ID, 0, len(g.senders))
 	for p := range g.senders {
 		senders = append(senders, p)
 	}
 	slices.Sort(senders)
-	for _, p := range senders {
-		out, dec, g2, err := f.attempt(b, buf, have, &p)
+	try := func(use func(peer.ID) bool) ([]byte, *fountain.BlockDecoder, bool) {
+		out, dec, g2, err := f.attempt(b, buf, have, use)
 		if err != nil || out == nil {
-			continue
+			return nil, nil, false
 		}
 		if s.checkDecoded(b, out, g2.has) {
-			log.Infow("block checks out without one sender's repair symbols", "cid", s.cid, "block", b, "sender", p)
-			return out, dec
+			return out, dec, true
 		}
 		if dec != nil {
 			dec.Release()
 		}
+		return nil, nil, true
 	}
+	if len(senders) > 1 {
+		for _, p := range senders {
+			if out, dec, _ := try(func(q peer.ID) bool { return q != p }); out != nil {
+				log.Infow("block checks out without one sender's repair symbols", "cid", s.cid, "block", b, "sender", p)
+				return out, dec
+			}
+		}
+	}
+	proven := false
+	var best peer.ID
+	bestN := -1
+	for _, p := range senders {
+		n := g.senders[p]
+		if g.sources+n < k {
+			if n > bestN {
+				best, bestN = p, n
+			}
+			continue
+		}
+		out, dec, decoded := try(func(q peer.ID) bool { return q == p })
+		if out != nil {
+			return out, dec
+		}
+		if !decoded {
+			if n > bestN {
+				best, bestN = p, n
+			}
+			continue
+		}
+		proven = true
+		s.badSymbols.Add(1)
+		if p == "" {
+			// Stored repair symbols (an earlier run): dropped, blamed on
+			// no one.
+			log.Warnw("spill: dropping stored repair symbols that decode to a wrong block", "cid", s.cid, "block", b)
+			err := f.spill.rewrite(b, func(esi uint32, _ []byte, from peer.ID, _ bool) bool { return int(esi) < k || from != "" })
+			if err != nil {
+				log.Warnw("spill rewrite", "cid", s.cid, "block", b, "err", err)
+			}
+			continue
+		}
+		s.blame(p, fmt.Sprintf("its repair symbols of block %d decode, with checked source symbols, to a block that fails its hash", b))
+	}
+	if proven {
+		usable := g.sources
+		for p, n := range g.senders {
+			if p != "" && !s.isBlamed(p) {
+				usable += n
+			}
+		}
+		f.needMore(b, f.spill.count(b)+max(1, k+2-usable))
+		return nil, nil
+	}
+	// Nothing settles it yet: keep every symbol, and try again once the
+	// largest sender can be tried alone (a few symbols of overhead).
+	more := max(1, k+2-(g.sources+bestN))
+	log.Infow("block failed its hash: collecting more symbols to tell its senders apart", "cid", s.cid, "block", b, "senders", len(senders), "largest", best, "more", more)
+	f.needMore(b, have+more)
 	return nil, nil
 }
 
