@@ -203,7 +203,6 @@ func runSabotage(t *testing.T, mode sabotage, relay bool, stripes, receivers int
 	mu.Lock()
 	srcID, sabID = src.host.ID(), sab.host.ID()
 	mu.Unlock()
-	t.Logf("source %s, peer under test %s", srcID, sabID)
 	// 80 Mbit/s from the source, as on the testbed.
 	nw.SetUplink(srcID.String(), 10e6)
 	ctx, cancel := context.WithTimeout(context.Background(), sabotageTimeout)
@@ -231,7 +230,6 @@ func runSabotage(t *testing.T, mode sabotage, relay bool, stripes, receivers int
 	recv := make([]*Node, receivers)
 	for i := range recv {
 		recv[i] = newTestNode(t, opts...)
-		t.Logf("receiver %d: %s", i, recv[i].host.ID())
 	}
 	start := time.Now()
 	errc := make(chan error, len(recv))
