@@ -529,7 +529,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		}
 		out, dec = alt, altDec
 	}
-	f.compareRepair(b, out, dec)
+	f.compareRepair(b, dec)
 	if _, err := f.part.WriteAt(out, s.oti.BlockOffset(b)); err != nil {
 		return fmt.Errorf("write block %d: %w", b, err)
 	}
@@ -767,37 +767,17 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 	return nil, nil
 }
 
-// compareRepair encodes, from the checked block out, every repair symbol
-// of block b received from a peer and compares: a difference proves that
-// sender wrong. dec, when not nil, solved the block and encodes at once;
-// otherwise an encoder is built from the block (only when some peer sent
-// repair symbols of it).
-func (f *fetchState) compareRepair(b int, out []byte, dec *fountain.BlockDecoder) {
+// compareRepair encodes, with the decoder that solved block b, every
+// repair symbol of it received from a peer and compares: a difference
+// proves that sender wrong. A block assembled from its source symbols alone
+// used no repair symbol; those received are not compared (it would take an
+// encoder built from the block) and do no harm.
+func (f *fetchState) compareRepair(b int, dec *fountain.BlockDecoder) {
 	s := f.s
 	k := s.ks[b]
-	if !f.spill.hasRepairFrom(b) {
+	if dec == nil || !f.spill.hasRepairFrom(b) {
 		return
 	}
-	var enc *fountain.BlockEncoder
-	symbol := func(esi uint32, dst []byte) error {
-		if dec != nil {
-			if err := dec.Symbol(esi, dst); !errors.Is(err, fountain.ErrNotSolved) {
-				return err
-			}
-		}
-		if enc == nil {
-			var err error
-			if enc, err = fountain.NewBlockEncoder(s.oti, b, out); err != nil {
-				return err
-			}
-		}
-		return enc.Symbol(esi, dst)
-	}
-	defer func() {
-		if enc != nil {
-			enc.Release()
-		}
-	}()
 	own := make([]byte, s.t)
 	wrong := map[peer.ID]uint32{}
 	err := f.spill.read(b, math.MaxInt, func(esi uint32, sym []byte, from peer.ID, _ bool) error {
@@ -807,15 +787,15 @@ func (f *fetchState) compareRepair(b int, out []byte, dec *fountain.BlockDecoder
 		if _, known := wrong[from]; known {
 			return nil
 		}
-		if err := symbol(esi, own); err != nil {
-			return err
+		if err := dec.Symbol(esi, own); err != nil {
+			return err // ErrNotSolved: every source symbol was here
 		}
 		if !bytes.Equal(own, sym) {
 			wrong[from] = esi
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, fountain.ErrNotSolved) {
 		log.Warnw("comparing repair symbols", "cid", s.cid, "block", b, "err", err)
 	}
 	for p, esi := range wrong {

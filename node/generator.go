@@ -22,6 +22,9 @@ func (s *session) becomeSource(r io.ReaderAt) error {
 	if err := s.startGenerator(r, 0); err != nil {
 		return err
 	}
+	// The tree data of every block, made before the first requests, like
+	// the block hashes (one more pass over the file).
+	s.trees.precompute()
 	// Nothing to wait for: the file is here.
 	s.blocks.end(nil)
 	return nil

@@ -380,7 +380,27 @@ func (u *upstream) run(br *bufio.Reader) {
 	defer u.finish()
 	fr := protocol.NewFrameReader(br, s.t)
 	f := s.fetch
+	// From a whole-stream parent, consecutive source symbols of a block are
+	// checked together.
+	var runs *symbolRuns
+	if leaf, err := protocol.TreeLeafSize(s.manifest); err == nil && u.stripes == 1 && leaf == s.t && protocol.RunBytes/s.t >= 2 {
+		runs = &symbolRuns{}
+		defer func() {
+			// What the runs still hold when the parent leaves is checked
+			// and kept (the parent counted it against our credit).
+			if s.ctx.Err() == nil {
+				u.flushRuns(f, runs)
+			}
+		}()
+	}
 	for {
+		if runs != nil && len(runs.active) > 0 && br.Buffered() == 0 && !u.arriving(br) {
+			// The next frame is not arriving: check what the runs hold
+			// rather than make them wait.
+			if !u.flushRuns(f, runs) {
+				return
+			}
+		}
 		fm, err := fr.Next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
@@ -402,6 +422,13 @@ func (u *upstream) run(br *bufio.Reader) {
 				return
 			}
 			u.recv[b].Add(1)
+			if runs != nil {
+				if held, ok := u.addToRun(f, runs, fm); !ok {
+					return
+				} else if held {
+					continue
+				}
+			}
 			if !u.take(f, fm) {
 				return
 			}
@@ -448,7 +475,26 @@ func (u *upstream) run(br *bufio.Reader) {
 // the session's end.
 func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
 	s := u.s
-	b := int(fm.SBN)
+	if !u.wanted(f, fm) {
+		return true
+	}
+	if fm.ESI < s.ks[fm.SBN] && s.trees.ok {
+		t, ok := u.tree(fm.SBN)
+		if !ok {
+			return false
+		}
+		if err := t.VerifySymbol(fm.ESI, fm.Payload); err != nil {
+			u.bad(err)
+			return false
+		}
+	}
+	return u.keep(f, fm.SBN, fm.ESI, fm.Payload)
+}
+
+// wanted reports whether a symbol is worth checking: its block is not
+// decoded and its ESI not held (counting it as waste otherwise).
+func (u *upstream) wanted(f *fetchState, fm protocol.Frame) bool {
+	s := u.s
 	if s.isFinished(fm.SBN) {
 		// In flight when we said we had it; our own generator
 		// serves this block to our children.
@@ -457,54 +503,71 @@ func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
 		} else {
 			s.dupDone.Add(1)
 		}
-		return true
+		return false
 	}
 	if f == nil {
+		return false
+	}
+	if f.spill.isSeen(int(fm.SBN), fm.ESI) {
+		u.countDup()
+		return false // duplicate: neither stored nor forwarded
+	}
+	return true
+}
+
+// tree returns the checked tree of block b, fetching it from this parent
+// when need be; false means the subscription ends (the parent is blamed
+// when it has no tree for a block whose source symbols it sends).
+func (u *upstream) tree(b uint8) (*protocol.BlockTree, bool) {
+	s := u.s
+	if t := s.trees.get(b); t != nil {
+		return t, true
+	}
+	t, err := s.trees.await(s.ctx, b, u.peer)
+	if errors.Is(err, errTreeUnavailable) {
+		s.badSymbols.Add(1)
+		s.blame(u.peer, fmt.Sprintf("sent source symbols of block %d without its tree data", b))
+		u.err = err
+		return nil, false
+	}
+	if err != nil {
+		if s.ctx.Err() == nil {
+			log.Infow("no tree data from the parent: leaving it", "cid", s.cid, "peer", u.peer, "block", b, "err", err)
+		}
+		u.err = err
+		return nil, false
+	}
+	return t, true
+}
+
+// bad blames the parent for a source symbol that failed its tree.
+func (u *upstream) bad(err error) {
+	u.s.badSymbols.Add(1)
+	u.s.blame(u.peer, err.Error())
+	u.err = err
+}
+
+// keep stores a checked (or repair) symbol if it is new: a source symbol
+// goes into the ring, a repair symbol to the spill file with its sender.
+func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bool {
+	s := u.s
+	b := int(sbn)
+	if s.isFinished(sbn) {
+		s.dupDone.Add(1)
 		return true
 	}
-	source := fm.ESI < s.ks[b]
-	if f.spill.isSeen(b, fm.ESI) {
-		u.countDup()
-		return true // duplicate: neither stored nor forwarded
-	}
-	if source && s.trees.ok {
-		t := s.trees.get(fm.SBN)
-		if t == nil {
-			var err error
-			t, err = s.trees.await(s.ctx, fm.SBN, u.peer)
-			if errors.Is(err, errTreeUnavailable) {
-				s.badSymbols.Add(1)
-				s.blame(u.peer, fmt.Sprintf("sent source symbols of block %d without its tree data", b))
-				u.err = err
-				return false
-			}
-			if err != nil {
-				if s.ctx.Err() == nil {
-					log.Infow("no tree data from the parent: leaving it", "cid", s.cid, "peer", u.peer, "block", b, "err", err)
-				}
-				u.err = err
-				return false
-			}
-		}
-		if err := t.VerifySymbol(fm.ESI, fm.Payload); err != nil {
-			s.badSymbols.Add(1)
-			s.blame(u.peer, err.Error())
-			u.err = err
-			return false
-		}
-	}
-	if !f.spill.markSeen(b, fm.ESI) {
+	if !f.spill.markSeen(b, esi) {
 		u.countDup()
 		return true
 	}
 	u.fresh.Add(1)
 	u.lastFresh.Store(time.Now().UnixNano())
 	s.symbolsNew.Add(1)
-	u.meter.add(len(fm.Payload))
-	s.goodput.add(len(fm.Payload))
-	if !source {
+	u.meter.add(len(payload))
+	s.goodput.add(len(payload))
+	if esi >= s.ks[b] {
 		// Kept, not forwarded: only its sender vouches for it.
-		n, err := f.spill.addFrom(b, fm.ESI, fm.Payload, u.peer)
+		n, err := f.spill.addFrom(b, esi, payload, u.peer)
 		if err != nil {
 			f.fail(err)
 			return false
@@ -514,7 +577,133 @@ func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
 		}
 		return true
 	}
-	return s.ring.Put(s.ctx, fm.SBN, fm.ESI, fm.Payload) == nil
+	return s.ring.Put(s.ctx, sbn, esi, payload) == nil
+}
+
+// symbolRun gathers consecutive source symbols of one block from a
+// whole-stream parent until they form a run that one BLAKE3 pass checks
+// (protocol.BlockTree.VerifyRun): the SIMD kernels hash 16 KiB at once, a
+// 4 KiB symbol alone leaves three quarters of them idle. Runs hold symbols
+// only while the next frame is already arriving, so nothing waits for
+// them.
+type symbolRun struct {
+	buf   [protocol.RunBytes]byte
+	tree  *protocol.BlockTree
+	sbn   uint8
+	first uint32
+	n     int // symbols held
+	size  int // symbols in a run
+}
+
+// symbolRuns are the runs of one upstream, one per block (the sender goes
+// round the blocks of a window, one symbol each).
+type symbolRuns struct {
+	by     [protocol.MaxSourceBlocks]*symbolRun
+	active []*symbolRun // runs holding symbols
+	free   []*symbolRun
+}
+
+// addToRun puts source symbol fm into its block's run when it continues
+// it or can start one; held reports that the run holds it now. false
+// means the subscription ends (a wrong symbol).
+func (u *upstream) addToRun(f *fetchState, rs *symbolRuns, fm protocol.Frame) (held, ok bool) {
+	s := u.s
+	T := len(fm.Payload)
+	if r := rs.by[fm.SBN]; r != nil {
+		if fm.ESI == r.first+uint32(r.n) {
+			copy(r.buf[r.n*T:(r.n+1)*T], fm.Payload)
+			r.n++
+			if r.n == r.size {
+				return true, u.flushRun(f, rs, r)
+			}
+			return true, true
+		}
+		if !u.flushRun(f, rs, r) {
+			return false, false
+		}
+	}
+	if fm.ESI >= s.ks[fm.SBN] || !u.wanted(f, fm) {
+		return false, true
+	}
+	t := s.trees.get(fm.SBN)
+	if t == nil {
+		return false, true
+	}
+	n := t.RunSymbols()
+	if n < 2 || fm.ESI%uint32(n) != 0 || (uint64(fm.ESI)+uint64(n))*uint64(T) > t.Layout().Length {
+		return false, true
+	}
+	var r *symbolRun
+	if k := len(rs.free); k > 0 {
+		r, rs.free = rs.free[k-1], rs.free[:k-1]
+	} else {
+		r = new(symbolRun)
+	}
+	r.tree, r.sbn, r.first, r.n, r.size = t, fm.SBN, fm.ESI, 1, n
+	copy(r.buf[:T], fm.Payload)
+	rs.by[fm.SBN] = r
+	rs.active = append(rs.active, r)
+	return true, true
+}
+
+// runWait is how long runs wait for the next frame before they are
+// checked as they are.
+const runWait = 2 * time.Millisecond
+
+// arriving waits up to runWait for the start of the next frame; the
+// stream's read deadline is cleared again before the frame is read.
+func (u *upstream) arriving(br *bufio.Reader) bool {
+	_ = u.stream.SetReadDeadline(time.Now().Add(runWait))
+	_, err := br.Peek(1)
+	_ = u.stream.SetReadDeadline(time.Time{})
+	return err == nil
+}
+
+// flushRuns checks and keeps what every run holds.
+func (u *upstream) flushRuns(f *fetchState, rs *symbolRuns) bool {
+	for len(rs.active) > 0 {
+		if !u.flushRun(f, rs, rs.active[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// flushRun checks the symbols run r holds (in one pass when it is whole),
+// keeps the right ones and retires the run; false means the parent sent a
+// wrong one and is blamed.
+func (u *upstream) flushRun(f *fetchState, rs *symbolRuns, r *symbolRun) bool {
+	n := r.n
+	rs.by[r.sbn] = nil
+	rs.active = slices.DeleteFunc(rs.active, func(x *symbolRun) bool { return x == r })
+	defer func() {
+		r.n, r.tree = 0, nil
+		rs.free = append(rs.free, r)
+	}()
+	T := u.s.t
+	good, err := n, error(nil)
+	if n == r.size {
+		if bad, e := r.tree.VerifyRun(r.first, &r.buf); bad >= 0 {
+			good, err = bad, e
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			if e := r.tree.VerifySymbol(r.first+uint32(i), r.buf[i*T:(i+1)*T]); e != nil {
+				good, err = i, e
+				break
+			}
+		}
+	}
+	for i := 0; i < good; i++ {
+		if !u.keep(f, r.sbn, r.first+uint32(i), r.buf[i*T:(i+1)*T]) {
+			return false
+		}
+	}
+	if err != nil {
+		u.bad(err)
+		return false
+	}
+	return true
 }
 
 // countDup counts a symbol already held.

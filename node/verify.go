@@ -115,6 +115,20 @@ func (tc *treeCache) local(b uint8) *protocol.BlockTree {
 	return t
 }
 
+// precompute computes the tree of every block from the local copy, in
+// order, until the session ends.
+func (tc *treeCache) precompute() {
+	if !tc.ok {
+		return
+	}
+	for b := range tc.trees {
+		if tc.s.ctx.Err() != nil {
+			return
+		}
+		tc.local(uint8(b))
+	}
+}
+
 // await returns block b's tree, fetching it from p (the peer that sent a
 // source symbol of b) when it is not here yet; a fetch already under way
 // for b, from anyone, is waited for first. The error wraps
