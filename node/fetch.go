@@ -183,7 +183,7 @@ func (n *Node) fetchManifest(ctx context.Context, ai peer.AddrInfo, c cid.Cid) (
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	st, err := n.host.NewStream(ctx, ai.ID, protocol.ManifestID)
+	st, err := n.newStream(ctx, ai.ID, protocol.ManifestID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open manifest stream to %s: %w", ai.ID, err)
 	}

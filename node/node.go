@@ -40,6 +40,9 @@ type Node struct {
 	chooser  *treebuild.Chooser
 	ctx      context.Context
 	cancel   context.CancelFunc
+	// tcp holds TCP connections of our own on an embedder's host that may
+	// prefer another transport (tcpconn.go); nil on our own host.
+	tcp *tcpConns
 	// g runs the node's own goroutines (provider announcements) and counts
 	// the stream handlers; Close waits for them.
 	g group
@@ -312,6 +315,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 	n.chooser = ch
 	n.host = n.cfg.host
+	if n.host != nil {
+		n.tcp = newTCPConns(n)
+	}
 	if n.host == nil {
 		h, err := NewHost(n.cfg.hostOpts...)
 		if err != nil {
@@ -401,6 +407,9 @@ func (n *Node) Close() error {
 	}
 	for _, s := range sessions {
 		s.close()
+	}
+	if n.tcp != nil {
+		n.tcp.closeAll()
 	}
 	n.g.closeAndWait()
 	var errs []error
