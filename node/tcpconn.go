@@ -105,7 +105,7 @@ type tcpConns struct {
 	n  *Node
 	sw *swarm.Swarm
 
-	mu    sync.Mutex
+	mu     sync.Mutex
 	conns  map[peer.ID]*ownConn
 	dials  map[peer.ID]chan struct{} // a dial in flight; closed when it ends
 	closed bool
