@@ -20,7 +20,8 @@ import (
 )
 
 // writeSwarmReport writes into dir: the tree as Graphviz DOT (tree.dot)
-// and as an SVG the program draws itself (tree.svg), and a bar chart of
+// and as an SVG the program draws itself (tree.svg, one parent per
+// receiver), one tree per stripe (tree-stripes.svg), and a bar chart of
 // every receiver's time against its bound and its single-tree time
 // (chart.svg, chart.png).
 func writeSwarmReport(dir string, r *swarm.Result) error {
@@ -28,6 +29,9 @@ func writeSwarmReport(dir string, r *swarm.Result) error {
 		return err
 	}
 	if err := swarmWriteFile(filepath.Join(dir, "tree.svg"), func(w io.Writer) error { return writeTreeSVG(w, r) }); err != nil {
+		return err
+	}
+	if err := swarmWriteFile(filepath.Join(dir, "tree-stripes.svg"), func(w io.Writer) error { return writeStripesSVG(w, r) }); err != nil {
 		return err
 	}
 	p, err := swarmChart(r)
