@@ -466,7 +466,7 @@ func (n *Node) queryStatus(ctx context.Context, ai peer.AddrInfo, s *session) (*
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	st, err := n.host.NewStream(ctx, ai.ID, protocol.StatusID)
+	st, err := n.newStream(ctx, ai.ID, protocol.StatusID)
 	if err != nil {
 		return nil, err
 	}
