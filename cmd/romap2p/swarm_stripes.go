@@ -237,7 +237,7 @@ func writeStripesSVG(w io.Writer, r *swarm.Result) error {
 		{"#dbe9f6", "#333", "", "source"},
 		{"#eef7e8", "#333", "", "receiver"},
 		{"#fbe0e0", "#333", "", "failed or killed"},
-		{"#fff4e0", "#c60", "4 3", "no path to the source (hung below it)"},
+		{"#fff4e0", "#c60", "4 3", "no parent seen, or no path to the source: hung below it"},
 	}
 	const swW, swH = 22.0, 12.0
 	headerW := m.width(title, stripeTitleFont, true)
