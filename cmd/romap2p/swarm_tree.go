@@ -118,8 +118,11 @@ func writeTreeSVG(w io.Writer, r *swarm.Result) error {
 		if solid {
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#333" stroke-width="1.6" marker-end="url(#arrow)"/>`+"\n", x1, y1, x2, y2)
 			if label != "" {
+				// Near the child, where the arrows of one parent are a
+				// box apart, rather than near the parent where they meet.
+				const at = 0.72
 				fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="%d" fill="#333" stroke="white" stroke-width="3" paint-order="stroke">%s</text>`+"\n",
-					(x1+x2)/2, (y1+y2)/2+4, treeFont-1, html.EscapeString(label))
+					x1+at*(x2-x1), y1+at*(y2-y1)+4, treeFont-1, html.EscapeString(label))
 			}
 			return
 		}
