@@ -299,3 +299,29 @@ func TestTreeSVGLongNames(t *testing.T) {
 		}
 	}
 }
+
+// TestStripesDOT checks the DOT form of the per-stripe trees: a cluster per
+// stripe, every receiver once in each, the edges of the stripe's parents.
+func TestStripesDOT(t *testing.T) {
+	r := stripesTestResult()
+	var buf bytes.Buffer
+	if err := writeSwarmDOT(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	dot := buf.String()
+	if !strings.HasPrefix(dot, "digraph") || strings.Count(dot, "subgraph cluster_stripe") != 3 {
+		t.Fatalf("tree.dot:\n%s", dot)
+	}
+	for s := range 3 {
+		for _, p := range r.Peers {
+			if n := strings.Count(dot, fmt.Sprintf("\t\t\"%d/%s\" [label=", s, p.Name)); n != 1 {
+				t.Errorf("stripe %d: %s declared %d times", s, p.Name, n)
+			}
+		}
+	}
+	for _, want := range []string{`"0/A" -> "0/B" [color=`, `"1/S" -> "1/A" [color=`, `"2/S" -> "2/C" [style=dashed`} {
+		if !strings.Contains(dot, want) {
+			t.Errorf("tree.dot lacks %s", want)
+		}
+	}
+}
