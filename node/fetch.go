@@ -296,6 +296,7 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		part.Close()
 		return nil, err
 	}
+	f.spill.mem = s.mem
 	if have := s.blocks.finishedSet(); have.Count() > 0 {
 		n := have.Count()
 		log.Infow("resuming", "cid", s.cid, "blocks done", n, "of", s.numBlocks())
