@@ -300,9 +300,9 @@ func TestTreeSVGLongNames(t *testing.T) {
 	}
 }
 
-// TestStripesDOT checks the DOT form of the per-stripe trees: a cluster per
+// TestTreeStripesDOT checks the DOT form of the per-stripe trees: a cluster per
 // stripe, every receiver once in each, the edges of the stripe's parents.
-func TestStripesDOT(t *testing.T) {
+func TestTreeStripesDOT(t *testing.T) {
 	r := stripesTestResult()
 	var buf bytes.Buffer
 	if err := writeSwarmDOT(&buf, r); err != nil {

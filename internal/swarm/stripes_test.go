@@ -9,14 +9,14 @@ import (
 	"github.com/romap2p/romap2p/treebuild"
 )
 
-// TestStripeParents runs Table I with eight stripes, the receivers choosing
+// TestSwarmStripeParents runs Table I with eight stripes, the receivers choosing
 // their parents themselves, and checks that every receiver names a parent
 // for every stripe and that each stripe's parents form a tree rooted at the
 // source: every receiver reaches the source by following its parents,
 // without a cycle. Under the race detector a receiver that received no
 // symbol of a stripe may have no parent there (see raceEnabled); it must
 // not name one then, and the others must still form a tree.
-func TestStripeParents(t *testing.T) {
+func TestSwarmStripeParents(t *testing.T) {
 	m, err := TableI()
 	if err != nil {
 		t.Fatal(err)
