@@ -27,11 +27,12 @@ const (
 	stripeLineH     = 18.0 // height of one header line
 )
 
-// stripeColors tells the stripes apart: panel headers, arrows, relay boxes.
-var stripeColors = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
-
-// stripeColor returns the colour of stripe s.
-func stripeColor(s int) string { return stripeColors[s%len(stripeColors)] }
+// stripeColor returns the colour that tells stripe s apart: its panel
+// header, arrows and relay boxes.
+func stripeColor(s int) string {
+	colors := [...]string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
+	return colors[s%len(colors)]
+}
 
 // stripeTree is the tree of one stripe, laid out left to right: the source
 // in column 0, every receiver one column right of its parent, leaves on
