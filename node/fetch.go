@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -29,6 +30,9 @@ type GetOption func(*getConfig)
 type getConfig struct {
 	parents []peer.AddrInfo
 	peers   []peer.AddrInfo
+	events  []chan<- Event
+	writer  io.Writer
+	cleanup []func() error
 }
 
 // WithParents fixes this receiver's parents instead of choosing them: the
@@ -65,16 +69,24 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 		o(&cfg)
 	}
 	if s := n.session(c); s != nil {
-		return s.blocks.wait(ctx)
+		return n.follow(ctx, s, &cfg)
 	}
 	m, mb, err := n.findManifest(ctx, c, &cfg)
 	if err != nil {
+		for _, f := range cfg.cleanup {
+			_ = f()
+		}
+		cfg.emit(Event{Kind: EventDone, Err: err})
 		return err
 	}
 	s, err := newSession(n, c, m, mb, roleFetcher)
 	if err != nil {
 		return err
 	}
+	for _, f := range cfg.cleanup {
+		s.addCloser(f)
+	}
+	cfg.emit(Event{Kind: EventManifest, Progress: s.progress()})
 	fs, err := openFetch(s, out, &cfg)
 	if err != nil {
 		s.close()
@@ -90,7 +102,7 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 		// Everything was already here from an earlier run.
 		fs.complete()
 	}
-	err = s.blocks.wait(ctx)
+	err = n.follow(ctx, s, &cfg)
 	if err != nil && ctx.Err() != nil {
 		// Interrupted: keep what we have for a resume.
 		n.dropSession(s)
@@ -100,10 +112,14 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 }
 
 // findManifest asks candidate peers for the manifest of c until one answers
-// with bytes that match the CID, retrying for a while: in an asynchronous
-// swarm a given parent may not have started its own download yet.
+// with bytes that match the CID, retrying: in an asynchronous swarm a given
+// parent may not have started its own download yet. It retries until ctx
+// ends if ctx has a deadline, else for Tuning.ManifestPatience.
 func (n *Node) findManifest(ctx context.Context, c cid.Cid, cfg *getConfig) (*protocol.Manifest, []byte, error) {
-	deadline := time.Now().Add(n.cfg.tuning.ManifestPatience)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(n.cfg.tuning.ManifestPatience)
+	}
 	delay := 20 * time.Millisecond
 	for {
 		m, mb, err := n.findManifestOnce(ctx, c, cfg)
@@ -129,6 +145,7 @@ func (n *Node) findManifestOnce(ctx context.Context, c cid.Cid, cfg *getConfig) 
 		}
 		tried[ai.ID] = true
 		m, mb, err := n.fetchManifest(ctx, ai, c)
+		cfg.emit(Event{Kind: EventAsked, Peer: ai.ID, Err: err})
 		if err != nil {
 			log.Debugw("manifest", "peer", ai.ID, "err", err)
 			lastErr = err
@@ -144,6 +161,7 @@ func (n *Node) findManifestOnce(ctx context.Context, c cid.Cid, cfg *getConfig) 
 		}
 	}
 	if n.router != nil {
+		cfg.emit(Event{Kind: EventLookup})
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		for ai := range n.router.FindProvidersAsync(fctx, c, 0) {
@@ -168,7 +186,7 @@ func (n *Node) fetchManifest(ctx context.Context, ai peer.AddrInfo, c cid.Cid) (
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	st, err := n.host.NewStream(ctx, ai.ID, protocol.ManifestID)
+	st, err := n.newStream(ctx, ai.ID, protocol.ManifestID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open manifest stream to %s: %w", ai.ID, err)
 	}
@@ -281,6 +299,7 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		part.Close()
 		return nil, err
 	}
+	f.spill.mem = s.mem
 	if have := s.blocks.finishedSet(); have.Count() > 0 {
 		n := have.Count()
 		log.Infow("resuming", "cid", s.cid, "blocks done", n, "of", s.numBlocks())

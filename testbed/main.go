@@ -96,6 +96,7 @@ type matrixFlags struct {
 	wait           bool
 	up, down       float64
 	scale          float64
+	cc             string
 	source, sizeIn string
 }
 
@@ -105,6 +106,7 @@ func (mf *matrixFlags) register(fs *flag.FlagSet, withCase bool) {
 	fs.Float64Var(&mf.down, "downlink", 100, "downlink cap, Mbit/s, of hosts without a '# access' line")
 	fs.Float64Var(&mf.scale, "scale", 1, "multiply every rate and cap by F")
 	fs.BoolVar(&mf.wait, "wait", false, "wait for another testbed to finish instead of refusing")
+	fs.StringVar(&mf.cc, "cc", "cubic", "TCP congestion control of every host (cubic is Linux's usual default; \"\" keeps this machine's)")
 	if withCase {
 		fs.StringVar(&mf.source, "source", "", "the HOST that has the file")
 		fs.StringVar(&mf.sizeIn, "size", "", "file SIZE (bytes, or with KiB, MiB, GiB)")
@@ -158,7 +160,7 @@ func cmdUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, err := upTopology(ctx, m, mf.wait)
+	t, err := upTopology(ctx, m, mf.wait, mf.cc)
 	if err != nil {
 		return err
 	}
@@ -234,7 +236,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	cfg := runConfig{Matrix: mf.matrix, Source: mf.source, SizeBytes: size, Scale: mf.scale,
 		UplinkMbit: mf.up, DownlinkMbit: mf.down, StaggerS: *stagger, Runs: *runs, Systems: sys,
-		TimeoutS: *timeout, out: *out, romap2p: *bin, keep: *keep, wait: mf.wait}
+		TimeoutS: *timeout, CC: mf.cc, out: *out, romap2p: *bin, keep: *keep, wait: mf.wait}
 	start := time.Now()
 	res, err := runCase(ctx, cfg)
 	if res != nil {

@@ -68,7 +68,11 @@ func systemsOf(res *result) []string {
 func markdown(res *result) string {
 	var b strings.Builder
 	c := res.Case
-	fmt.Fprintf(&b, "# Testbed: %s, source %s, %s, scale %g\n\n", c.Matrix, c.Source, humanSize(c.SizeBytes), c.Scale)
+	fmt.Fprintf(&b, "# Testbed: %s, source %s, %s, scale %g", c.Matrix, c.Source, humanSize(c.SizeBytes), c.Scale)
+	if c.CC != "" {
+		fmt.Fprintf(&b, ", TCP %s", c.CC)
+	}
+	fmt.Fprintf(&b, "\n\n")
 	fmt.Fprintf(&b, "%d receivers; default access links %g/%g Mbit/s (up/down) before scaling; stagger %g s; %d run(s) per system, systems alternating; %d cores, %s; started %s.\n\n",
 		c.Receivers, c.UplinkMbit, c.DownlinkMbit, c.StaggerS, c.Runs, c.Cores, c.Go, c.Started)
 	fmt.Fprintf(&b, "Whole-swarm bound (any scheme): **%.2f s** (source egress %.2f s, aggregate uplinks %.2f s, slowest max-flow %.2f s).\n\n",

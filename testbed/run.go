@@ -31,6 +31,7 @@ type runConfig struct {
 	Runs         int      `json:"runs"`
 	Systems      []string `json:"systems"`
 	TimeoutS     float64  `json:"timeout_s"`
+	CC           string   `json:"cc,omitempty"`
 
 	out     string
 	romap2p string
@@ -190,7 +191,7 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 		return nil, err
 	}
 
-	topo, err := upTopology(ctx, m, cfg.wait)
+	topo, err := upTopology(ctx, m, cfg.wait, cfg.CC)
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,7 @@ type topology struct {
 	addrs []netip.Addr
 	made  []string // namespaces, in creation order
 	lock  *os.File
+	cc    string // TCP congestion control of the hosts ("": the machine's)
 }
 
 // checkTools refuses clearly when the testbed cannot run here.
@@ -140,7 +141,9 @@ func burst(bytesPerSec float64) string {
 // upTopology builds the namespaces, links and shaping for m (bytes/s, caps
 // applied), waiting for another testbed to finish if wait is set. On
 // failure it removes what it made. The caller must Close it.
-func upTopology(ctx context.Context, m *treebuild.RateMatrix, wait bool) (t *topology, err error) {
+// cc, if not empty, is the TCP congestion control every host uses (a
+// per-namespace setting).
+func upTopology(ctx context.Context, m *treebuild.RateMatrix, wait bool, cc string) (t *topology, err error) {
 	if err := checkTools(); err != nil {
 		return nil, err
 	}
@@ -151,7 +154,7 @@ func upTopology(ctx context.Context, m *treebuild.RateMatrix, wait bool) (t *top
 	if err != nil {
 		return nil, err
 	}
-	t = &topology{tag: fmt.Sprintf("%s%d", nsPrefix, os.Getpid()), m: m, lock: lock}
+	t = &topology{tag: fmt.Sprintf("%s%d", nsPrefix, os.Getpid()), m: m, lock: lock, cc: cc}
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -208,6 +211,11 @@ func (t *topology) addHost(ctx context.Context, i int) error {
 	} {
 		if err := sh(ctx, "ip", c...); err != nil {
 			return err
+		}
+	}
+	if t.cc != "" {
+		if err := sh(ctx, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_congestion_control="+t.cc); err != nil {
+			return fmt.Errorf("congestion control %q (see /proc/sys/net/ipv4/tcp_available_congestion_control): %w", t.cc, err)
 		}
 	}
 	m := t.m

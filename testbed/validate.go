@@ -68,7 +68,7 @@ func cmdValidate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, err := upTopology(ctx, m, mf.wait)
+	t, err := upTopology(ctx, m, mf.wait, mf.cc)
 	if err != nil {
 		return err
 	}

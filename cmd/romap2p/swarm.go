@@ -56,7 +56,7 @@ func (f *swarmFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxChildren, "max-children", 0, "children per node and stripe (0: the node's default)")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up after `DURATION`")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as one JSON object on stdout")
-	fs.StringVar(&f.report, "report", "", "write tree.dot, chart.svg and chart.png into `DIR`")
+	fs.StringVar(&f.report, "report", "", "write chart.svg, chart.png, tree-stripes.svg (one tree per stripe), tree.svg and tree.dot into `DIR`")
 	fs.BoolVar(&f.quiet, "quiet", false, "no live table")
 	fs.StringVar(&f.dir, "dir", "", "keep the input and output files in `DIR` (default: a temporary directory, removed at the end)")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the random file's content")
@@ -219,7 +219,7 @@ func swarmCommand() *command {
 					return err
 				}
 				if !f.asJSON {
-					fmt.Fprintf(env.stdout, "report: %s (tree.dot, tree.svg, chart.svg, chart.png)\n", f.report)
+					fmt.Fprintf(env.stdout, "report: %s (chart.svg, chart.png, tree-stripes.svg, tree.svg, tree.dot)\n", f.report)
 				}
 			}
 			if runErr != nil {

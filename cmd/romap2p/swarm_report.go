@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -19,8 +20,9 @@ import (
 	"github.com/romap2p/romap2p/internal/swarm"
 )
 
-// writeSwarmReport writes into dir: the tree as Graphviz DOT (tree.dot)
-// and as an SVG the program draws itself (tree.svg), and a bar chart of
+// writeSwarmReport writes into dir: the tree as Graphviz DOT (tree.dot,
+// one cluster per stripe when there are several) and as an SVG the program draws itself (tree.svg, one parent per
+// receiver), one tree per stripe (tree-stripes.svg), and a bar chart of
 // every receiver's time against its bound and its single-tree time
 // (chart.svg, chart.png).
 func writeSwarmReport(dir string, r *swarm.Result) error {
@@ -28,6 +30,9 @@ func writeSwarmReport(dir string, r *swarm.Result) error {
 		return err
 	}
 	if err := swarmWriteFile(filepath.Join(dir, "tree.svg"), func(w io.Writer) error { return writeTreeSVG(w, r) }); err != nil {
+		return err
+	}
+	if err := swarmWriteFile(filepath.Join(dir, "tree-stripes.svg"), func(w io.Writer) error { return writeStripesSVG(w, r) }); err != nil {
 		return err
 	}
 	p, err := swarmChart(r)
@@ -70,8 +75,12 @@ func swarmWriteFile(path string, write func(io.Writer) error) error {
 
 // writeSwarmDOT writes the tree: solid edges parent -> child labelled with
 // the child's goodput, dashed grey edges for the widest-path tree where it
-// differs.
+// differs. With several stripes it writes one cluster per stripe instead,
+// as tree-stripes.svg draws them.
 func writeSwarmDOT(w io.Writer, r *swarm.Result) error {
+	if r.Stripes > 1 {
+		return writeStripesDOT(w, r)
+	}
 	var b strings.Builder
 	b.WriteString("digraph swarm {\n\trankdir=TB;\n\tnode [shape=box, fontname=\"Helvetica\"];\n\tedge [fontname=\"Helvetica\", fontsize=10];\n")
 	fmt.Fprintf(&b, "\t%s [shape=doubleoctagon, label=%s];\n", swarmDOTID(r.Source), swarmDOTID(r.Source+"\nsource"))
@@ -92,6 +101,48 @@ func writeSwarmDOT(w io.Writer, r *swarm.Result) error {
 			fmt.Fprintf(&b, "\t%s -> %s [style=dashed, color=gray50, fontcolor=gray50, label=%s];\n",
 				swarmDOTID(p.IdealParent), swarmDOTID(p.Name), swarmDOTID(fmt.Sprintf("ideal %.1f", p.WidthBps/1e6)))
 		}
+	}
+	b.WriteString("}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeStripesDOT writes one cluster per stripe, each the stripe's tree:
+// every receiver below the upstream that delivered the most of the stripe,
+// labelled with its time and its goodput on the stripe; receivers without a
+// parent, or whose parents do not lead to the source, hang below the source
+// on a dashed edge.
+func writeStripesDOT(w io.Writer, r *swarm.Result) error {
+	var b strings.Builder
+	b.WriteString("digraph swarm {\n\trankdir=LR;\n\tnode [shape=box, fontname=\"Helvetica\"];\n\tedge [fontname=\"Helvetica\", fontsize=10];\n")
+	for s := range r.Stripes {
+		t := buildStripeTree(r, s)
+		id := func(n string) string { return swarmDOTID(fmt.Sprintf("%d/%s", s, n)) }
+		fmt.Fprintf(&b, "\tsubgraph cluster_stripe%d {\n\t\tlabel=%s;\n\t\tcolor=%s;\n", s, swarmDOTID(fmt.Sprintf("stripe %d", s)), swarmDOTID(stripeColor(s)))
+		fmt.Fprintf(&b, "\t\t%s [shape=doubleoctagon, label=%s];\n", id(r.Source), swarmDOTID(r.Source+"\nsource"))
+		for _, p := range r.Peers {
+			l1, l2 := stripeBoxLines(p, s)
+			attrs := ""
+			if !p.OK {
+				attrs = ", color=red"
+			}
+			fmt.Fprintf(&b, "\t\t%s [label=%s%s];\n", id(p.Name), swarmDOTID(l1+"\n"+l2), attrs)
+		}
+		parents := make([]string, 0, len(t.children))
+		for p := range t.children {
+			parents = append(parents, p)
+		}
+		sort.Strings(parents)
+		for _, p := range parents {
+			for _, k := range t.children[p] {
+				attrs := fmt.Sprintf(" [color=%s]", swarmDOTID(stripeColor(s)))
+				if t.broken[k] {
+					attrs = " [style=dashed, color=darkorange]"
+				}
+				fmt.Fprintf(&b, "\t\t%s -> %s%s;\n", id(p), id(k), attrs)
+			}
+		}
+		b.WriteString("\t}\n")
 	}
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())

@@ -51,16 +51,18 @@ func TestSwarmCommandJSON(t *testing.T) {
 		BoundS  *float64 `json:"bound_s"`
 		TotalS  *float64 `json:"total_s"`
 		Peers   []struct {
-			Name          string   `json:"name"`
-			Parent        string   `json:"parent"`
-			WidthBps      *float64 `json:"width_bps"`
-			GoodputBps    *float64 `json:"goodput_bps"`
-			DirectBps     *float64 `json:"direct_bps"`
-			CompletionS   *float64 `json:"completion_s"`
-			OK            *bool    `json:"ok"`
-			Upstreams     *int     `json:"upstreams"`
-			UpstreamNames []string `json:"upstream_names"`
-			UploadedBytes *int64   `json:"uploaded_bytes"`
+			Name          string    `json:"name"`
+			Parent        string    `json:"parent"`
+			WidthBps      *float64  `json:"width_bps"`
+			GoodputBps    *float64  `json:"goodput_bps"`
+			DirectBps     *float64  `json:"direct_bps"`
+			CompletionS   *float64  `json:"completion_s"`
+			OK            *bool     `json:"ok"`
+			Upstreams     *int      `json:"upstreams"`
+			UpstreamNames []string  `json:"upstream_names"`
+			UploadedBytes *int64    `json:"uploaded_bytes"`
+			StripeParents []string  `json:"stripe_parents"`
+			StripeGoodput []float64 `json:"stripe_goodput_bps"`
 		} `json:"peers"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
@@ -80,6 +82,9 @@ func TestSwarmCommandJSON(t *testing.T) {
 		}
 		if p.Parent != wantParent[p.Name] {
 			t.Errorf("%s: parent %q, want %q (fixed widest tree)", p.Name, p.Parent, wantParent[p.Name])
+		}
+		if len(p.StripeParents) != 1 || p.StripeParents[0] != wantParent[p.Name] || len(p.StripeGoodput) != 1 {
+			t.Errorf("%s: stripe_parents %q stripe_goodput_bps %v, want [%q] and one rate", p.Name, p.StripeParents, p.StripeGoodput, wantParent[p.Name])
 		}
 		if p.WidthBps == nil || *p.WidthBps != wantWidth[p.Name] {
 			t.Errorf("%s: width_bps %v, want %v", p.Name, p.WidthBps, wantWidth[p.Name])
@@ -131,6 +136,23 @@ func TestSwarmCommandJSON(t *testing.T) {
 		if !bytes.Contains(tree, []byte(want)) {
 			t.Errorf("tree.svg lacks %q", want)
 		}
+	}
+	stripes, err := os.ReadFile(filepath.Join(report, "tree-stripes.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdoc := parseSVG(t, stripes)
+	panels, boxes := 0, map[string]int{}
+	sdoc.walk(func(n *xmlNode) {
+		switch n.attr("class") {
+		case "stripe":
+			panels++
+		case "peer", "source":
+			boxes[n.attr("data-peer")]++
+		}
+	})
+	if panels != 1 || boxes["S"] != 1 || boxes["A"] != 1 || boxes["B"] != 1 {
+		t.Errorf("tree-stripes.svg: %d panels, boxes %v; want one panel with S, A and B once", panels, boxes)
 	}
 	png, err := os.ReadFile(filepath.Join(report, "chart.png"))
 	if err != nil {

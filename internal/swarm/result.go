@@ -40,6 +40,15 @@ type PeerResult struct {
 	// UpstreamCount is its length.
 	Upstreams     []string `json:"upstream_names"`
 	UpstreamCount int      `json:"upstreams"`
+	// StripeParents names, per stripe (index = stripe), the upstream that
+	// delivered the most new symbols of that stripe over the run, short
+	// probe subscriptions aside (a probe only when nothing else fed the
+	// stripe; the given parent when no symbol of the stripe was seen and
+	// the tree was fixed); empty if none was seen.
+	StripeParents []string `json:"stripe_parents"`
+	// StripeGoodputBps splits GoodputBps over the stripes in proportion to
+	// the new symbols each stripe delivered (0 unless OK).
+	StripeGoodputBps []float64 `json:"stripe_goodput_bps"`
 	// WidthBps is the receiver's width in the centralised widest-path tree,
 	// the ideal for a single tree; MaxFlowBps what it could take from all
 	// hosts at once; DirectBps what direct unicast from the source gives.
@@ -189,6 +198,13 @@ func (s *Swarm) result() *Result {
 				pr.Parent = mb.parent
 			}
 		}
+		var stripeFresh []uint64
+		pr.StripeParents, stripeFresh = mb.stripeFeeds(s.cfg.Stripes)
+		for i, p := range pr.StripeParents {
+			if p == "" {
+				pr.StripeParents[i] = s.cfg.Parents[mb.name]
+			}
+		}
 		if mb.ok {
 			pr.JoinS = mb.joinedAt.Sub(s.start).Seconds()
 			pr.CompletionS = mb.doneAt.Sub(mb.joinedAt).Seconds()
@@ -196,6 +212,16 @@ func (s *Swarm) result() *Result {
 				pr.GoodputBps = 8 * float64(s.cfg.Size) / pr.CompletionS
 			}
 			r.TotalS = math.Max(r.TotalS, mb.doneAt.Sub(s.start).Seconds())
+		}
+		pr.StripeGoodputBps = make([]float64, len(stripeFresh))
+		var all uint64
+		for _, n := range stripeFresh {
+			all += n
+		}
+		if all > 0 {
+			for i, n := range stripeFresh {
+				pr.StripeGoodputBps[i] = pr.GoodputBps * float64(n) / float64(all)
+			}
 		}
 		r.Peers = append(r.Peers, pr)
 	}
@@ -223,6 +249,51 @@ func (mb *member) upstreamsByFresh(withProbes bool) []string {
 		return cmp.Compare(a, b)
 	})
 	return names
+}
+
+// stripeFeeds returns, per stripe, the upstream that delivered the most new
+// symbols of the stripe (see PeerResult.StripeParents; "" when no link of
+// the stripe was seen) and the new symbols the stripe delivered from every
+// upstream, probes included. Called with Swarm.mu held.
+func (mb *member) stripeFeeds(stripes int) ([]string, []uint64) {
+	type feed struct {
+		name  string
+		probe bool
+	}
+	per := make([]map[feed]uint64, stripes)
+	fresh := make([]uint64, stripes)
+	for k, n := range mb.fresh {
+		if k.stripe < 0 || k.stripe >= stripes {
+			continue
+		}
+		if per[k.stripe] == nil {
+			per[k.stripe] = map[feed]uint64{}
+		}
+		per[k.stripe][feed{k.name, k.probe}] += n
+		fresh[k.stripe] += n
+	}
+	parents := make([]string, stripes)
+	for i, feeds := range per {
+		var best feed
+		var bestN uint64
+		found := false
+		for f, n := range feeds {
+			if f.probe && n == 0 {
+				continue
+			}
+			better := !found ||
+				// a subscription beats a probe whatever they delivered
+				(best.probe && !f.probe) ||
+				(best.probe == f.probe && (n > bestN || n == bestN && f.name < best.name))
+			if better {
+				best, bestN, found = f, n, true
+			}
+		}
+		if found {
+			parents[i] = best.name
+		}
+	}
+	return parents, fresh
 }
 
 // finite maps an unbounded rate (no limit anywhere on the path) to 0, which

@@ -401,7 +401,9 @@ func (s *Swarm) fetch(mb *member, src peer.AddrInfo) {
 	s.mu.Lock()
 	mb.finished, mb.doneAt, mb.ok, mb.err = true, doneAt, ok, err
 	if hasP {
-		mb.last, mb.hasLast = p, true
+		// The last sample: what the upstreams delivered since the
+		// previous poll counts too.
+		s.record(mb, p)
 	}
 	s.remaining--
 	if s.remaining == 0 {
@@ -456,20 +458,26 @@ func (s *Swarm) observe() {
 			continue
 		}
 		s.mu.Lock()
-		mb.last, mb.hasLast = p, true
-		first := ""
-		for _, u := range p.Upstreams {
-			name := s.nameOf(u.Peer)
-			if first == "" && !u.Probe {
-				first = name
-			}
-			k := linkKey{name, u.Stripe, u.Since, u.Probe}
-			mb.fresh[k] = max(mb.fresh[k], u.Fresh)
-		}
-		if first != "" {
-			mb.parent = first
-		}
+		s.record(mb, p)
 		s.mu.Unlock()
+	}
+}
+
+// record keeps a progress sample of mb: its counters and how many new
+// symbols each upstream link has delivered so far. Called with s.mu held.
+func (s *Swarm) record(mb *member, p node.Progress) {
+	mb.last, mb.hasLast = p, true
+	first := ""
+	for _, u := range p.Upstreams {
+		name := s.nameOf(u.Peer)
+		if first == "" && !u.Probe {
+			first = name
+		}
+		k := linkKey{name, u.Stripe, u.Since, u.Probe}
+		mb.fresh[k] = max(mb.fresh[k], u.Fresh)
+	}
+	if first != "" {
+		mb.parent = first
 	}
 }
 
