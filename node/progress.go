@@ -46,12 +46,16 @@ type Progress struct {
 	Rate, Width float64
 	Uploaded    uint64
 	Reparents   uint64
-	Upstreams   []Link
-	Children    []Link
-	Started     time.Time
-	Completed   time.Time // zero until complete
-	Done        bool
-	Err         error
+	// Blamed lists the peers proven to have sent bad data in this session
+	// (oldest first); BadSymbols counts the symbols dropped as wrong.
+	Blamed     []Blame
+	BadSymbols uint64
+	Upstreams  []Link
+	Children   []Link
+	Started    time.Time
+	Completed  time.Time // zero until complete
+	Done       bool
+	Err        error
 }
 
 // Progress reports on the session for c.
@@ -89,6 +93,8 @@ func (s *session) progress() Progress {
 		Rate:        s.goodput.rate(),
 		Uploaded:    s.uploaded.Load(),
 		Reparents:   s.reparents.Load(),
+		Blamed:      s.blamed.list(),
+		BadSymbols:  s.badSymbols.Load(),
 		Started:     s.created,
 	}
 	p.Needed = uint64(s.neededSymbols())

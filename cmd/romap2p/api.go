@@ -52,26 +52,28 @@ type linkJSON struct {
 
 // sessionJSON is a node.Progress on the wire, in snake_case.
 type sessionJSON struct {
-	CID           string     `json:"cid"`
-	Name          string     `json:"name"`
-	Size          int64      `json:"size"`
-	Role          string     `json:"role"`
-	Blocks        int        `json:"blocks"`
-	BlocksDone    int        `json:"blocks_done"`
-	BytesDone     int64      `json:"bytes_done"`
-	Percent       float64    `json:"percent"`
-	SymbolsIn     uint64     `json:"symbols_in"`
-	SymbolsNew    uint64     `json:"symbols_new"`
-	SymbolsNeeded uint64     `json:"symbols_needed"`
-	GoodputBps    float64    `json:"goodput_bps"`
-	WidthBps      *float64   `json:"width_bps"` // null: unbounded (source or complete)
-	UploadedBytes uint64     `json:"uploaded_bytes"`
-	Upstreams     []linkJSON `json:"upstreams"`
-	Children      []linkJSON `json:"children"`
-	Started       string     `json:"started,omitempty"`
-	Completed     string     `json:"completed,omitempty"`
-	Done          bool       `json:"done"`
-	Error         string     `json:"error,omitempty"`
+	CID           string      `json:"cid"`
+	Name          string      `json:"name"`
+	Size          int64       `json:"size"`
+	Role          string      `json:"role"`
+	Blocks        int         `json:"blocks"`
+	BlocksDone    int         `json:"blocks_done"`
+	BytesDone     int64       `json:"bytes_done"`
+	Percent       float64     `json:"percent"`
+	SymbolsIn     uint64      `json:"symbols_in"`
+	SymbolsNew    uint64      `json:"symbols_new"`
+	SymbolsNeeded uint64      `json:"symbols_needed"`
+	GoodputBps    float64     `json:"goodput_bps"`
+	WidthBps      *float64    `json:"width_bps"` // null: unbounded (source or complete)
+	UploadedBytes uint64      `json:"uploaded_bytes"`
+	Upstreams     []linkJSON  `json:"upstreams"`
+	Children      []linkJSON  `json:"children"`
+	Blamed        []blameJSON `json:"blamed"`
+	BadSymbols    uint64      `json:"bad_symbols"`
+	Started       string      `json:"started,omitempty"`
+	Completed     string      `json:"completed,omitempty"`
+	Done          bool        `json:"done"`
+	Error         string      `json:"error,omitempty"`
 }
 
 // statusJSON is the answer of GET /api/v0/status.
@@ -99,6 +101,21 @@ func linksJSON(ls []node.Link) []linkJSON {
 	return out
 }
 
+// blameJSON is a peer proven to have sent bad data in a session.
+type blameJSON struct {
+	Peer   string `json:"peer"`
+	Reason string `json:"reason"`
+	At     string `json:"at"`
+}
+
+func blamesJSON(bs []node.Blame) []blameJSON {
+	out := make([]blameJSON, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, blameJSON{Peer: b.Peer.String(), Reason: b.Reason, At: timeJSON(b.At)})
+	}
+	return out
+}
+
 // finite maps the non-numbers JSON cannot carry to 0.
 func finite(v float64) float64 {
 	if math.IsInf(v, 0) || math.IsNaN(v) {
@@ -116,6 +133,7 @@ func toSessionJSON(p node.Progress) sessionJSON {
 		SymbolsIn: p.SymbolsIn, SymbolsNew: p.SymbolsNew, SymbolsNeeded: p.Needed,
 		GoodputBps: finite(p.Rate), UploadedBytes: p.Uploaded,
 		Upstreams: linksJSON(p.Upstreams), Children: linksJSON(p.Children),
+		Blamed: blamesJSON(p.Blamed), BadSymbols: p.BadSymbols,
 		Started: timeJSON(p.Started), Completed: timeJSON(p.Completed), Done: p.Done,
 	}
 	if !math.IsInf(p.Width, 0) && !math.IsNaN(p.Width) {

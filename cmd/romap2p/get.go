@@ -384,6 +384,8 @@ type getResult struct {
 	WasteRepeat   uint64         `json:"waste_repeat"`
 	Upstreams     []upstreamJSON `json:"upstreams"`
 	Parents       []string       `json:"parents"`
+	Blamed        []blameJSON    `json:"blamed"`
+	BadSymbols    uint64         `json:"bad_symbols"`
 }
 
 // newGetResult summarises a finished download.
@@ -394,6 +396,7 @@ func newGetResult(p node.Progress, path string, took time.Duration, links []node
 		SymbolsIn: p.SymbolsIn, SymbolsNew: p.SymbolsNew, SymbolsNeeded: p.Needed,
 		WasteProbe: p.WasteProbe, WasteDone: p.WasteDone, WasteRepeat: p.WasteRepeat,
 		Upstreams: []upstreamJSON{}, Parents: []string{},
+		Blamed: blamesJSON(p.Blamed), BadSymbols: p.BadSymbols,
 	}
 	if !p.Completed.IsZero() && p.Completed.After(p.Started) {
 		r.Seconds = p.Completed.Sub(p.Started).Seconds()

@@ -107,7 +107,17 @@ func printStatus(w io.Writer, st statusJSON) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%s\t%s\t%s\t%d\n", s.CID, orDash(s.Name), s.Role, s.Percent,
 			rate, humanBytes(float64(s.UploadedBytes)), parents, len(peersOf(s.Children)))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, s := range st.Sessions {
+		for _, b := range s.Blamed {
+			if _, err := fmt.Fprintf(w, "%s: blamed %s: %s\n", s.CID, b.Peer, b.Reason); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // shortID abbreviates a peer ID string.
