@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -509,6 +510,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		return nil
 	}
 	have := f.spill.count(b)
+	f.fetchTreeForDisk(b)
 	out, dec, g, err := f.attempt(b, buf, have, nil)
 	defer func() {
 		if dec != nil {
@@ -577,6 +579,24 @@ func (f *fetchState) decode(b int, buf []byte) error {
 	return nil
 }
 
+// fetchTreeForDisk fetches block b's tree, when it is not here, before a
+// decoding that reads symbols back from the spill file (a resume): they
+// are checked like symbols from the network. Any current parent may have
+// it; one that has not is not at fault here.
+func (f *fetchState) fetchTreeForDisk(b int) {
+	s := f.s
+	if !s.trees.ok || s.trees.get(uint8(b)) != nil || !f.spill.onDisk(b) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	for _, u := range s.up.list() {
+		if _, err := s.trees.await(ctx, uint8(b), u.peer); err == nil || ctx.Err() != nil {
+			return
+		}
+	}
+}
+
 // needMore waits for block b to hold n symbols before the next attempt and
 // asks the parents for more of it.
 func (f *fetchState) needMore(b, n int) {
@@ -600,6 +620,16 @@ func (g *gathered) used() int {
 	n := g.sources
 	for _, c := range g.senders {
 		n += c
+	}
+	return n
+}
+
+// checkedCount returns the number of source symbols used that were
+// checked.
+func (g *gathered) checkedCount() int {
+	n := 0
+	for _, w := range g.checked {
+		n += bits.OnesCount64(w)
 	}
 	return n
 }
@@ -712,6 +742,26 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 		senders = append(senders, p)
 	}
 	slices.Sort(senders)
+	if unchecked := g.sources - g.checkedCount(); unchecked > 0 && s.trees.get(uint8(b)) == nil {
+		// Stored source symbols that could not be checked (no tree data
+		// from anyone yet) may be the wrong ones: dropped, blamed on no
+		// one.
+		log.Warnw("spill: dropping stored source symbols that could not be checked", "cid", s.cid, "block", b, "symbols", unchecked)
+		if err := f.spill.rewrite(b, func(esi uint32, _ []byte, _ peer.ID, disk bool) bool { return int(esi) >= k || !disk }); err != nil {
+			log.Warnw("spill rewrite", "cid", s.cid, "block", b, "err", err)
+		}
+		f.needMore(b, f.spill.count(b)+1)
+		return nil, nil
+	}
+	if len(senders) == 1 && senders[0] != "" {
+		// One peer's repair symbols with checked source symbols: had they
+		// all been right, the only block they determine is the right one.
+		// That peer is proven wrong.
+		s.badSymbols.Add(1)
+		s.blame(senders[0], fmt.Sprintf("its repair symbols of block %d decode, with checked source symbols, to a block that fails its hash", b))
+		f.needMore(b, have+max(1, k-g.sources))
+		return nil, nil
+	}
 	try := func(use func(peer.ID) bool) ([]byte, *fountain.BlockDecoder, bool) {
 		out, dec, g2, err := f.attempt(b, buf, have, use)
 		if err != nil || out == nil {

@@ -336,6 +336,14 @@ func (s *spillStore) seenCount(sbn int) int {
 	return b.seen.n
 }
 
+// onDisk reports whether block sbn has records in its spill file.
+func (s *spillStore) onDisk(sbn int) bool {
+	b := s.blocks[sbn]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fileN > 0
+}
+
 // hasRepairFrom reports whether block sbn holds repair symbols received
 // from peers in this run.
 func (s *spillStore) hasRepairFrom(sbn int) bool {
