@@ -38,6 +38,15 @@
 //     two decoders. Its group runs those and the delayed writes (resume
 //     state, end of a block's serve grace).
 //
+//   - treeCache (verify.go): the checked tree data of each block, fetched
+//     from a peer (/roma/tree/1.0.0) or computed from a block held here,
+//     and served to peers. Every source symbol is checked against it on
+//     arrival (upstream.go), before it is stored or forwarded; repair
+//     symbols are kept with their sender's name, never forwarded, and
+//     compared with the block once it decodes (fetch.go). blameBook
+//     (blame.go) names the peers proven wrong: dropped as parents, refused
+//     as children, for the session.
+//
 // Policy lives in treebuild: Admit, EvictSlow, SlotUsers, Victim,
 // DropExtra, SplitNeed and ShareOf are pure functions of what the node
 // measured. Refusals travel as reason texts and are mapped to
@@ -59,6 +68,9 @@
 // it, taking no other lock meanwhile: upstream.wmu orders the control
 // frames written to a parent, and fetchState.stateMu the writes of the
 // small resume-state file, so that a late write cannot follow the cleanup.
+// treeCache.computeMu serialises computing a tree from the local copy (held
+// across the read of one block, taking no other lock); treeCache.mu and
+// blameBook.mu guard maps only.
 //
 // # Life of a session
 //
