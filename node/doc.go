@@ -37,7 +37,6 @@
 //     resume state, the sink that records every symbol entering the ring and
 //     two decoders. Its group runs those and the delayed writes (resume
 //     state, end of a block's serve grace).
-//
 //   - treeCache (verify.go): the checked tree data of each block, fetched
 //     from a peer (/roma/tree/1.0.0) or computed from a block held here,
 //     and served to peers. Every source symbol is checked against it on

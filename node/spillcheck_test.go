@@ -60,7 +60,7 @@ func TestResumeChecksSpill(t *testing.T) {
 	bad[7] ^= 1
 	b0 = append(b0, record(10, bad)...)
 	b0 = append(b0, record(1<<25, symbol(0, 11))...) // beyond the ESI space
-	b0 = append(b0, record(3, symbol(0, 3))...)       // repeated
+	b0 = append(b0, record(3, symbol(0, 3))...)      // repeated
 	b0 = append(b0, record(12, symbol(0, 12))[:100]...)
 	bad1 := symbol(1, 0)
 	bad1[0] ^= 0x80
