@@ -81,14 +81,6 @@ func xor8Go(dst []byte, srcs *[8][]byte, into bool) int {
 	return n
 }
 
-// mulWord returns the eight products row[b] of the bytes b of x.
-func mulWord(row *[256]byte, x uint64) uint64 {
-	return uint64(row[byte(x)]) | uint64(row[byte(x>>8)])<<8 |
-		uint64(row[byte(x>>16)])<<16 | uint64(row[byte(x>>24)])<<24 |
-		uint64(row[byte(x>>32)])<<32 | uint64(row[byte(x>>40)])<<40 |
-		uint64(row[byte(x>>48)])<<48 | uint64(row[byte(x>>56)])<<56
-}
-
 // mul2Word multiplies each byte of x by alpha = 2: a shift, and the
 // reduction by the field polynomial for the bytes whose top bit fell out.
 func mul2Word(x uint64) uint64 {
@@ -96,14 +88,24 @@ func mul2Word(x uint64) uint64 {
 	return (x&^hi)<<1 ^ (hi>>7)*(gfPoly&0xff)
 }
 
-// mulAddGo sets dst ^= c*src (len(src) bytes).
+// mulAddGo sets dst ^= c*src (len(src) bytes): one table lookup per byte,
+// eight bytes per word, 64 bytes per step. (The products are spelled out
+// in each loop: as a function of its own the compiler would not inline
+// them, and a call per word cost more than the lookups.)
 func mulAddGo(dst, src []byte, c byte) {
 	row := &gf.mul[c]
 	dst = dst[:len(src)]
-	for len(src) >= 8 {
-		p := mulWord(row, binary.LittleEndian.Uint64(src))
-		binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(dst)^p)
-		src, dst = src[8:], dst[8:]
+	for len(src) >= 64 {
+		d, s := (*[64]byte)(dst), (*[64]byte)(src)
+		for i := 0; i < 64; i += 8 {
+			x := binary.LittleEndian.Uint64(s[i:])
+			p := uint64(row[byte(x)]) | uint64(row[byte(x>>8)])<<8 |
+				uint64(row[byte(x>>16)])<<16 | uint64(row[byte(x>>24)])<<24 |
+				uint64(row[byte(x>>32)])<<32 | uint64(row[byte(x>>40)])<<40 |
+				uint64(row[byte(x>>48)])<<48 | uint64(row[x>>56])<<56
+			binary.LittleEndian.PutUint64(d[i:], binary.LittleEndian.Uint64(d[i:])^p)
+		}
+		src, dst = src[64:], dst[64:]
 	}
 	for i, s := range src {
 		dst[i] ^= row[s]
@@ -119,9 +121,17 @@ func scaleGo(dst []byte, c byte) {
 		}
 	} else {
 		row := &gf.mul[c]
-		for len(dst) >= 8 {
-			binary.LittleEndian.PutUint64(dst, mulWord(row, binary.LittleEndian.Uint64(dst)))
-			dst = dst[8:]
+		for len(dst) >= 64 {
+			d := (*[64]byte)(dst)
+			for i := 0; i < 64; i += 8 {
+				x := binary.LittleEndian.Uint64(d[i:])
+				p := uint64(row[byte(x)]) | uint64(row[byte(x>>8)])<<8 |
+					uint64(row[byte(x>>16)])<<16 | uint64(row[byte(x>>24)])<<24 |
+					uint64(row[byte(x>>32)])<<32 | uint64(row[byte(x>>40)])<<40 |
+					uint64(row[byte(x>>48)])<<48 | uint64(row[x>>56])<<56
+				binary.LittleEndian.PutUint64(d[i:], p)
+			}
+			dst = dst[64:]
 		}
 	}
 	row := &gf.mul[c]
