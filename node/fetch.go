@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,6 +27,9 @@ type GetOption func(*getConfig)
 type getConfig struct {
 	parents []peer.AddrInfo
 	peers   []peer.AddrInfo
+	events  []chan<- Event
+	writer  io.Writer
+	cleanup []func() error
 }
 
 // WithParents fixes this receiver's parents instead of choosing them: the
@@ -62,16 +66,24 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 		o(&cfg)
 	}
 	if s := n.session(c); s != nil {
-		return s.blocks.wait(ctx)
+		return n.follow(ctx, s, &cfg)
 	}
 	m, mb, err := n.findManifest(ctx, c, &cfg)
 	if err != nil {
+		for _, f := range cfg.cleanup {
+			_ = f()
+		}
+		cfg.emit(Event{Kind: EventDone, Err: err})
 		return err
 	}
 	s, err := newSession(n, c, m, mb, roleFetcher)
 	if err != nil {
 		return err
 	}
+	for _, f := range cfg.cleanup {
+		s.addCloser(f)
+	}
+	cfg.emit(Event{Kind: EventManifest, Progress: s.progress()})
 	fs, err := openFetch(s, out, &cfg)
 	if err != nil {
 		s.close()
@@ -87,7 +99,7 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 		// Everything was already here from an earlier run.
 		fs.complete()
 	}
-	err = s.blocks.wait(ctx)
+	err = n.follow(ctx, s, &cfg)
 	if err != nil && ctx.Err() != nil {
 		// Interrupted: keep what we have for a resume.
 		n.dropSession(s)
@@ -97,10 +109,14 @@ func (n *Node) Get(ctx context.Context, c cid.Cid, out string, opts ...GetOption
 }
 
 // findManifest asks candidate peers for the manifest of c until one answers
-// with bytes that match the CID, retrying for a while: in an asynchronous
-// swarm a given parent may not have started its own download yet.
+// with bytes that match the CID, retrying: in an asynchronous swarm a given
+// parent may not have started its own download yet. It retries until ctx
+// ends if ctx has a deadline, else for Tuning.ManifestPatience.
 func (n *Node) findManifest(ctx context.Context, c cid.Cid, cfg *getConfig) (*protocol.Manifest, []byte, error) {
-	deadline := time.Now().Add(n.cfg.tuning.ManifestPatience)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(n.cfg.tuning.ManifestPatience)
+	}
 	delay := 20 * time.Millisecond
 	for {
 		m, mb, err := n.findManifestOnce(ctx, c, cfg)
@@ -126,6 +142,7 @@ func (n *Node) findManifestOnce(ctx context.Context, c cid.Cid, cfg *getConfig) 
 		}
 		tried[ai.ID] = true
 		m, mb, err := n.fetchManifest(ctx, ai, c)
+		cfg.emit(Event{Kind: EventAsked, Peer: ai.ID, Err: err})
 		if err != nil {
 			log.Debugw("manifest", "peer", ai.ID, "err", err)
 			lastErr = err
@@ -141,6 +158,7 @@ func (n *Node) findManifestOnce(ctx context.Context, c cid.Cid, cfg *getConfig) 
 		}
 	}
 	if n.router != nil {
+		cfg.emit(Event{Kind: EventLookup})
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		for ai := range n.router.FindProvidersAsync(fctx, c, 0) {
@@ -165,7 +183,7 @@ func (n *Node) fetchManifest(ctx context.Context, ai peer.AddrInfo, c cid.Cid) (
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	st, err := n.host.NewStream(ctx, ai.ID, protocol.ManifestID)
+	st, err := n.newStream(ctx, ai.ID, protocol.ManifestID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open manifest stream to %s: %w", ai.ID, err)
 	}
@@ -278,6 +296,7 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		part.Close()
 		return nil, err
 	}
+	f.spill.mem = s.mem
 	if have := s.blocks.finishedSet(); have.Count() > 0 {
 		n := have.Count()
 		log.Infow("resuming", "cid", s.cid, "blocks done", n, "of", s.numBlocks())

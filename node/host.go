@@ -19,6 +19,7 @@ import (
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ServiceName is the resource-manager service every romap2p stream is
@@ -44,6 +45,17 @@ type hostConfig struct {
 	peerMemory   int64
 	lowWater     int
 	highWater    int
+	metrics      prometheus.Registerer
+}
+
+// Metrics sets where libp2p's own metrics (swarm, identify, resource
+// manager, ...) are registered: prometheus.DefaultRegisterer by default;
+// nil switches them off.
+func Metrics(reg prometheus.Registerer) HostOption {
+	return func(c *hostConfig) error {
+		c.metrics = reg
+		return nil
+	}
 }
 
 // HostOption configures NewHost.
@@ -116,6 +128,7 @@ func NewHost(opts ...HostOption) (host.Host, error) {
 		peerMemory:   256 << 20,
 		lowWater:     160,
 		highWater:    192,
+		metrics:      prometheus.DefaultRegisterer,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -137,7 +150,7 @@ func NewHost(opts ...HostOption) (host.Host, error) {
 	ymx := *yamux.DefaultTransport
 	ymx.MaxStreamWindowSize = cfg.streamWindow
 
-	rm, err := newResourceManager(cfg.peerMemory)
+	rm, err := newResourceManager(cfg.peerMemory, cfg.metrics != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +172,12 @@ func NewHost(opts ...HostOption) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
-		libp2p.DisableMetrics(),
+	}
+	if cfg.metrics == nil {
+		lopts = append(lopts, libp2p.DisableMetrics())
+	} else {
+		lopts = append(lopts, libp2p.PrometheusRegisterer(cfg.metrics))
+		rcmgr.MustRegisterWith(cfg.metrics)
 	}
 	lopts = append(lopts, sec...)
 	h, err := libp2p.New(lopts...)
@@ -172,7 +190,7 @@ func NewHost(opts ...HostOption) (host.Host, error) {
 // newResourceManager scales libp2p's default limits and raises the memory
 // available to a peer, a stream and the romap2p service so that a handful of
 // bulk streams are never starved of yamux window.
-func newResourceManager(peerMemory int64) (network.ResourceManager, error) {
+func newResourceManager(peerMemory int64, metrics bool) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	limits.PeerBaseLimit.Memory = peerMemory
@@ -191,7 +209,17 @@ func newResourceManager(peerMemory int64) (network.ResourceManager, error) {
 	limits.AddServicePeerLimit(ServiceName,
 		rcmgr.BaseLimit{Streams: 64, StreamsInbound: 32, StreamsOutbound: 32, Memory: peerMemory},
 		rcmgr.BaseLimitIncrease{})
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	var ropts []rcmgr.Option
+	if metrics {
+		rep, err := rcmgr.NewStatsTraceReporter()
+		if err != nil {
+			return nil, fmt.Errorf("resource manager metrics: %w", err)
+		}
+		ropts = append(ropts, rcmgr.WithTraceReporter(rep))
+	} else {
+		ropts = append(ropts, rcmgr.WithMetricsDisabled())
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}

@@ -40,6 +40,9 @@ type Node struct {
 	chooser  *treebuild.Chooser
 	ctx      context.Context
 	cancel   context.CancelFunc
+	// tcp holds TCP connections of our own on an embedder's host that may
+	// prefer another transport (tcpconn.go); nil on our own host.
+	tcp *tcpConns
 	// g runs the node's own goroutines (provider announcements) and counts
 	// the stream handlers; Close waits for them.
 	g group
@@ -67,6 +70,20 @@ type config struct {
 	tuning        Tuning
 }
 
+// validate checks the options together.
+func (c *config) validate() error {
+	if c.host != nil && c.router == nil && !c.noRouting {
+		return ErrNoRouting
+	}
+	if c.router != nil && c.noRouting {
+		return errors.New("WithRouting and WithoutRouting exclude each other")
+	}
+	if c.host != nil && (len(c.hostOpts) > 0) {
+		return errors.New("WithHostOptions apply to a host the node builds, not to one given with WithHost")
+	}
+	return c.tuning.Validate()
+}
+
 // ringOptions are the relay options every session's ring gets.
 func (c *config) ringOptions() []relay.Option {
 	opts := []relay.Option{relay.WithCapacity(c.ringBytes)}
@@ -76,8 +93,12 @@ func (c *config) ringOptions() []relay.Option {
 	return opts
 }
 
+// DefaultStripes is the number of stripes unless WithStripes says
+// otherwise; the command line uses the same default.
+const DefaultStripes = 8
+
 // WithStripes cuts the stream into k stripes by ESI, each with its own tree
-// (default 1: the paper's single tree).
+// (default DefaultStripes; 1 is the paper's single tree).
 func WithStripes(k int) Option {
 	return func(c *config) error {
 		if k < 1 || k > protocol.MaxStripes {
@@ -206,7 +227,9 @@ func WithHost(h host.Host) Option {
 }
 
 // WithRouting uses an existing content router (for example an IPFS node's
-// DHT) for provider records instead of starting a DHT.
+// DHT) for provider records instead of starting a DHT. A node on an
+// embedder's host (WithHost) needs it, or WithoutRouting: it never starts a
+// second DHT on a host it does not own.
 func WithRouting(r routing.ContentRouting) Option {
 	return func(c *config) error {
 		if r == nil {
@@ -252,13 +275,18 @@ func WithoutRouting() Option {
 	}
 }
 
+// ErrNoRouting is returned by New for a node on an embedder's host
+// (WithHost) given neither WithRouting nor WithoutRouting.
+var ErrNoRouting = errors.New("WithHost needs WithRouting (the embedder's content router, e.g. its DHT) or WithoutRouting: romap2p does not start a second DHT on a host it does not own")
+
 // New builds a node. Unless WithHost is given it builds a TCP-only host with
-// NewHost; unless WithRouting or WithoutRouting is given it starts a DHT.
+// NewHost and, unless WithRouting or WithoutRouting is given, starts a DHT on
+// it. On an embedder's host the routing must be given (ErrNoRouting).
 func New(ctx context.Context, opts ...Option) (*Node, error) {
 	n := &Node{
 		sessions: make(map[cid.Cid]*session),
 		cfg: config{
-			stripes:       1,
+			stripes:       DefaultStripes,
 			maxChildren:   8,
 			otherChildren: 2,
 			ringBytes:     defaultRingBytes,
@@ -273,7 +301,7 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 			return nil, err
 		}
 	}
-	if err := n.cfg.tuning.Validate(); err != nil {
+	if err := n.cfg.validate(); err != nil {
 		return nil, err
 	}
 	// A 2 s probe and a 12 % hysteresis: on Table I with staggered joins
@@ -287,6 +315,9 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	}
 	n.chooser = ch
 	n.host = n.cfg.host
+	if n.host != nil {
+		n.tcp = newTCPConns(n)
+	}
 	if n.host == nil {
 		h, err := NewHost(n.cfg.hostOpts...)
 		if err != nil {
@@ -376,6 +407,9 @@ func (n *Node) Close() error {
 	}
 	for _, s := range sessions {
 		s.close()
+	}
+	if n.tcp != nil {
+		n.tcp.closeAll()
 	}
 	n.g.closeAndWait()
 	var errs []error

@@ -211,6 +211,7 @@ func (m *stripeManager) attach() (*upstream, error) {
 			return u, nil
 		}
 		lastErr = err
+		log.Debugw("subscription failed", "stripe", m.stripe, "peer", id, "err", err)
 		var ref *errRefused
 		if errors.As(err, &ref) {
 			up.book.learn(ref.redirect...)
@@ -466,7 +467,7 @@ func (n *Node) queryStatus(ctx context.Context, ai peer.AddrInfo, s *session) (*
 	if len(ai.Addrs) > 0 {
 		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
-	st, err := n.host.NewStream(ctx, ai.ID, protocol.StatusID)
+	st, err := n.newStream(ctx, ai.ID, protocol.StatusID)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/romap2p/romap2p/fountain"
 	"github.com/romap2p/romap2p/protocol"
@@ -42,6 +43,7 @@ type session struct {
 	stripes  int
 	role     role
 	ring     *relay.Ring
+	mem      *sessionMemory // the session's share of the resource manager
 	created  time.Time
 
 	ctx    context.Context
@@ -74,8 +76,17 @@ type session struct {
 func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte, r role) (*session, error) {
 	o := m.OTI()
 	oti := fountain.OTI{F: o.F, T: o.T, Z: o.Z, N: o.N, Al: o.Al}
+	mem, err := newSessionMemory(n.host.Network().ResourceManager())
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", c, err)
+	}
+	if err := mem.reserve(n.cfg.ringBytes, network.ReservationPriorityAlways); err != nil {
+		mem.done()
+		return nil, fmt.Errorf("session %s: relay buffer: %w", c, err)
+	}
 	ring, err := relay.New(int(o.T), n.cfg.ringOptions()...)
 	if err != nil {
+		mem.done()
 		return nil, fmt.Errorf("session %s: %w", c, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -89,6 +100,7 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte, r role)
 		stripes:  n.cfg.stripes,
 		role:     r,
 		ring:     ring,
+		mem:      mem,
 		created:  time.Now(),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -176,6 +188,7 @@ func (s *session) close() {
 	for _, c := range closers {
 		_ = c()
 	}
+	s.mem.done()
 }
 
 // rateMeter measures a rate in bytes per second. Adding is one atomic

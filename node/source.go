@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,10 +47,6 @@ const DefaultSymbolSize = 4096
 // generates symbols for whoever subscribes, and announces the CID in the
 // content router. The file must not change while it is served.
 func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid, error) {
-	cfg := addConfig{symbolSize: DefaultSymbolSize, blockHash: protocol.BlockHashBLAKE3}
-	for _, o := range opts {
-		o(&cfg)
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return cid.Undef, fmt.Errorf("add: %w", err)
@@ -63,37 +60,105 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 		f.Close()
 		return cid.Undef, fmt.Errorf("add %s: not a regular file", path)
 	}
-	if st.Size() == 0 {
-		f.Close()
-		return cid.Undef, fmt.Errorf("add %s: empty file", path)
+	opts = append([]AddOption{Name(filepath.Base(path))}, opts...)
+	c, err := n.add(ctx, f, st.Size(), f.Close, opts)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
 	}
-	name := cfg.name
-	if name == "" && !cfg.noName {
-		name = filepath.Base(path)
+	return c, nil
+}
+
+// AddReaderAt serves size bytes read from r, as Add does a file. r must
+// hold the same bytes, and stay readable, until the node stops serving the
+// content (Drop or Close); if r is an io.Closer it is closed then.
+func (n *Node) AddReaderAt(ctx context.Context, r io.ReaderAt, size int64, opts ...AddOption) (cid.Cid, error) {
+	var closeFn func() error
+	if c, ok := r.(io.Closer); ok {
+		closeFn = c.Close
 	}
-	m, oti, err := buildManifest(ctx, f, st.Size(), cfg.symbolSize, cfg.blockHash, protocol.SanitizeName(name))
+	c, err := n.add(ctx, r, size, closeFn, opts)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("add: %w", err)
+	}
+	return c, nil
+}
+
+// AddReader serves everything read from r until EOF. The bytes are first
+// copied to an unlinked file in the scratch directory (WithScratchDir),
+// which the node reads while it serves them and which disappears when it
+// stops.
+func (n *Node) AddReader(ctx context.Context, r io.Reader, opts ...AddOption) (cid.Cid, error) {
+	f, err := os.CreateTemp(n.cfg.scratchDir, ".romap2p-add-*")
+	if err != nil {
+		return cid.Undef, fmt.Errorf("add: copy: %w", err)
+	}
+	_ = os.Remove(f.Name())
+	size, err := io.Copy(f, readerCtx{ctx, r})
 	if err != nil {
 		f.Close()
-		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
+		return cid.Undef, fmt.Errorf("add: copy: %w", err)
+	}
+	c, err := n.add(ctx, f, size, f.Close, opts)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("add: %w", err)
+	}
+	return c, nil
+}
+
+// readerCtx stops a copy once ctx ends.
+type readerCtx struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r readerCtx) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// add serves size bytes of r; closeFn (if not nil) releases r, at once on
+// an error, else when the session ends.
+func (n *Node) add(ctx context.Context, r io.ReaderAt, size int64, closeFn func() error, opts []AddOption) (c cid.Cid, err error) {
+	owned := false
+	defer func() {
+		if !owned && closeFn != nil {
+			_ = closeFn()
+		}
+	}()
+	cfg := addConfig{symbolSize: DefaultSymbolSize, blockHash: protocol.BlockHashBLAKE3}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if size <= 0 {
+		return cid.Undef, errors.New("empty content")
+	}
+	name := cfg.name
+	if cfg.noName {
+		name = ""
+	}
+	m, _, err := buildManifest(ctx, r, size, cfg.symbolSize, cfg.blockHash, protocol.SanitizeName(name))
+	if err != nil {
+		return cid.Undef, err
 	}
 	mb, err := m.Encode()
 	if err != nil {
-		f.Close()
-		return cid.Undef, fmt.Errorf("add %s: %w", path, err)
+		return cid.Undef, err
 	}
-	c := protocol.ManifestCID(mb)
+	c = protocol.ManifestCID(mb)
 	if s := n.session(c); s != nil {
-		f.Close()
 		return c, nil // already served
 	}
 	s, err := newSession(n, c, m, mb, roleOrigin)
 	if err != nil {
-		f.Close()
 		return cid.Undef, err
 	}
-	_ = oti
-	if err := s.becomeSource(f); err != nil {
-		f.Close()
+	if closeFn != nil {
+		s.addCloser(closeFn)
+	}
+	owned = true
+	if err := s.becomeSource(r); err != nil {
 		s.close()
 		return cid.Undef, err
 	}
@@ -103,7 +168,7 @@ func (n *Node) Add(ctx context.Context, path string, opts ...AddOption) (cid.Cid
 	}
 	s.down.g.Go(s.down.watchSlow) // also checks for children that show no life (admit.go)
 	n.provide(c)
-	log.Infow("serving", "cid", c, "file", path, "size", st.Size(), "blocks", s.numBlocks(), "T", s.t)
+	log.Infow("serving", "cid", c, "name", name, "size", size, "blocks", s.numBlocks(), "T", s.t)
 	return c, nil
 }
 

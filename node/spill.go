@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/libp2p/go-libp2p/core/network"
 	"io"
 	"io/fs"
 	bits64 "math/bits"
@@ -41,6 +42,10 @@ type spillStore struct {
 	// here), as much as the copying itself.
 	freeMu sync.Mutex
 	free   [][]byte
+
+	// mem, when set, must grant every fresh buffer too (the resource
+	// manager's limits): refused, the symbols go to disk.
+	mem *sessionMemory
 }
 
 // takeMem returns a buffer of capacity at least want, recycled when one
@@ -61,7 +66,13 @@ func (s *spillStore) takeMem(want int64) []byte {
 			return nil
 		}
 		s.budget.Add(int64(cap(s.free[0])))
+		s.mem.release(cap(s.free[0]))
 		s.free = s.free[1:]
+	}
+	if err := s.mem.reserve(int(want), network.ReservationPriorityLow); err != nil {
+		s.budget.Add(want)
+		log.Debugw("symbols go to disk", "err", err)
+		return nil
 	}
 	return make([]byte, 0, want)
 }

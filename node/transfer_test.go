@@ -26,7 +26,8 @@ import (
 // newTestNode starts a node on loopback with no DHT.
 func newTestNode(t testing.TB, opts ...Option) *Node {
 	t.Helper()
-	base := []Option{WithHostOptions(ListenAddrs("/ip4/127.0.0.1/tcp/0")), WithoutRouting()}
+	// One stripe unless a test asks for more: most tests here draw one tree.
+	base := []Option{WithHostOptions(ListenAddrs("/ip4/127.0.0.1/tcp/0")), WithoutRouting(), WithStripes(1)}
 	n, err := New(context.Background(), append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)

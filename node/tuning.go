@@ -20,7 +20,8 @@ type Tuning struct {
 	// StatusTimeout bounds a status query to a candidate parent (3 s).
 	StatusTimeout time.Duration
 	// ManifestPatience is how long Get keeps asking for a manifest nobody
-	// has yet: peers may be about to get it themselves (1 min).
+	// has yet, when its context has no deadline (with one, it asks until
+	// the deadline): peers may be about to get it themselves (1 min).
 	ManifestPatience time.Duration
 	// DiscoverEvery is how often a download asks the content router for
 	// providers again (20 s).

@@ -265,7 +265,7 @@ func (up *upside) subscribe(ai peer.AddrInfo, stripes, stripe int, probe bool) (
 	}
 	hctx, cancel := context.WithTimeout(s.ctx, tu.HandshakeTimeout)
 	defer cancel()
-	st, err := n.host.NewStream(hctx, ai.ID, protocol.SymbolsID)
+	st, err := n.newStream(hctx, ai.ID, protocol.SymbolsID)
 	if err != nil {
 		return nil, fmt.Errorf("open symbols stream to %s: %w", ai.ID, err)
 	}

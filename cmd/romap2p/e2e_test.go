@@ -249,6 +249,11 @@ func TestEndToEnd(t *testing.T) {
 		if !strings.Contains(string(body), `romap2p_session_uploaded_bytes_total{cid="`+c+`",name="in.bin"}`) {
 			t.Errorf("metrics lack the session:\n%.2000s", body)
 		}
+		for _, family := range []string{"libp2p_rcmgr_", "libp2p_swarm_", "libp2p_identify_"} {
+			if !strings.Contains(string(body), family) {
+				t.Errorf("metrics lack libp2p's own %s... series", family)
+			}
+		}
 	})
 
 	t.Run("bad CID", func(t *testing.T) {

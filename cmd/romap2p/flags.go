@@ -48,7 +48,7 @@ func (f *nodeFlags) register(fs *pflag.FlagSet, env *cliEnv, withMDNS bool) {
 		fs.BoolVar(&f.noMDNS, "no-mdns", false, "do not announce or look for peers on the local network (mDNS)")
 	}
 	fs.StringVar(&f.security, "security", string(node.SecurityTLS), "preferred channel security: tls or noise")
-	fs.IntVar(&f.stripes, "stripes", 8, fmt.Sprintf("cut the symbol stream into `K` stripes (1..%d), each with its own tree (1: the paper's single tree)", protocol.MaxStripes))
+	fs.IntVar(&f.stripes, "stripes", node.DefaultStripes, fmt.Sprintf("cut the symbol stream into `K` stripes (1..%d), each with its own tree (1: the paper's single tree)", protocol.MaxStripes))
 	fs.IntVar(&f.maxChildren, "max-children", 8, "most children this node feeds at once")
 	fs.StringVar(&f.uploadLimit, "upload-limit", "", "cap on this node's total upload `RATE` (e.g. 2MB/s, 10Mbit/s); empty: none")
 }

@@ -115,6 +115,10 @@ func getCommand() *command {
 			if len(parentsAI) > 0 {
 				gopts = append(gopts, node.WithParents(parentsAI...))
 			}
+			if toStdout {
+				// Each block goes out as soon as it is verified, in order.
+				gopts = append(gopts, node.WithWriter(env.stdout))
+			}
 			n, err := node.New(ctx, opts...)
 			if err != nil {
 				return fmt.Errorf("start node: %w", err)
@@ -181,9 +185,6 @@ func getCommand() *command {
 			track.sample(p)
 			res := newGetResult(p, dest, time.Since(start), track.links())
 			if toStdout {
-				if err := copyFile(env.stdout, dest); err != nil {
-					return err
-				}
 				if !*quiet {
 					fmt.Fprintf(env.stderr, "%s (%s in %.1f s, %s)\n", c, humanBytes(float64(res.Size)), res.Seconds, humanRate(res.GoodputBps))
 				}
@@ -231,19 +232,6 @@ func checkOutput(dest string, force bool, served []string) error {
 	}
 	if !force {
 		return usageError{fmt.Sprintf("%s exists; --force replaces it, or choose another path with -o", dest)}
-	}
-	return nil
-}
-
-// copyFile writes the file at path to w.
-func copyFile(w io.Writer, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("read download: %w", err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(w, f); err != nil {
-		return fmt.Errorf("write to stdout: %w", err)
 	}
 	return nil
 }
