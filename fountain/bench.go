@@ -11,13 +11,20 @@ import (
 
 // BenchResult is the outcome of Bench.
 type BenchResult struct {
-	Size            int64   `json:"size"`
-	SymbolSize      int     `json:"symbol_size"`
-	Loss            float64 `json:"loss"`
-	Blocks          int     `json:"blocks"`
-	BlockSymbols    int     `json:"block_symbols"`
-	EncodeMBps      float64 `json:"encode_MBps"`
-	DecodeMBps      float64 `json:"decode_MBps"`
+	Size         int64   `json:"size"`
+	SymbolSize   int     `json:"symbol_size"`
+	Loss         float64 `json:"loss"`
+	Blocks       int     `json:"blocks"`
+	BlockSymbols int     `json:"block_symbols"`
+	EncodeMBps   float64 `json:"encode_MBps"`
+	DecodeMBps   float64 `json:"decode_MBps"`
+	// EncodeCPUMBps and DecodeCPUMBps are the same rates per second of the
+	// process's CPU time instead of elapsed time (0 where the system does
+	// not tell it): on a machine shared with other work they still show
+	// what one core does, where the elapsed rates include the time other
+	// processes held the core.
+	EncodeCPUMBps   float64 `json:"encode_cpu_MBps,omitempty"`
+	DecodeCPUMBps   float64 `json:"decode_cpu_MBps,omitempty"`
 	OverheadSymbols int     `json:"overhead_symbols"`
 	// Kernels is the tier of symbol-arithmetic kernels that ran.
 	Kernels string `json:"kernels"`
@@ -75,7 +82,7 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 	T := symbolSize
 	plans := NewPlanCache()
 	blockOpts := append([]BlockOption{WithPlanCache(plans)}, cfg.block...)
-	var encTime, decTime time.Duration
+	var encTime, decTime, encCPU, decCPU time.Duration
 	maxLen := o.BlockLen(0)
 	src := make([]byte, maxLen)
 	out := make([]byte, maxLen)
@@ -94,7 +101,7 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 		}
 		syms = syms[:sent*T]
 
-		start := time.Now()
+		start, cpu := time.Now(), processCPU()
 		enc, err := NewBlockEncoder(o, sbn, src[:blen], blockOpts...)
 		if err != nil {
 			return res, err
@@ -111,6 +118,7 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 			}
 		}
 		encTime += time.Since(start)
+		encCPU += processCPU() - cpu
 
 		// Drop the fraction loss of the sent symbols.
 		esis = esis[:0]
@@ -120,7 +128,7 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 		rng.Shuffle(len(esis), func(i, j int) { esis[i], esis[j] = esis[j], esis[i] })
 		esis = esis[:sent-int(float64(sent)*loss)]
 
-		start = time.Now()
+		start, cpu = time.Now(), processCPU()
 		dec := NewBlockDecoder(o, sbn, blockOpts...)
 		for _, e := range esis {
 			if _, err := dec.Add(e, syms[int(e)*T:int(e+1)*T]); err != nil {
@@ -152,6 +160,7 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 		dec.Release()
 		enc.Release()
 		decTime += time.Since(start)
+		decCPU += processCPU() - cpu
 		if !bytes.Equal(out[:blen], src[:blen]) {
 			return res, fmt.Errorf("block %d decoded to different bytes", sbn)
 		}
@@ -159,6 +168,10 @@ func Bench(ctx context.Context, size int64, symbolSize int, loss float64, opts .
 	mb := float64(size) / 1e6
 	res.EncodeMBps = mb / encTime.Seconds()
 	res.DecodeMBps = mb / decTime.Seconds()
+	if encCPU > 0 && decCPU > 0 {
+		res.EncodeCPUMBps = mb / encCPU.Seconds()
+		res.DecodeCPUMBps = mb / decCPU.Seconds()
+	}
 	return res, nil
 }
 

@@ -15,6 +15,9 @@ func TestBench(t *testing.T) {
 		if r.Blocks < 2 || r.EncodeMBps <= 0 || r.DecodeMBps <= 0 {
 			t.Fatalf("implausible result %+v", r)
 		}
+		if processCPU() > 0 && (r.EncodeCPUMBps <= 0 || r.DecodeCPUMBps <= 0) {
+			t.Fatalf("no CPU-time rates where the CPU time can be read: %+v", r)
+		}
 		t.Logf("%+v", r)
 	}
 }

@@ -87,6 +87,10 @@ func (d *BlockDecoder) Add(esi uint32, sym []byte) (ready bool, err error) {
 		mem := d.newSymbolMemory(z + (p.K+16)*d.bc.T)
 		clear(mem[:z])
 		d.zero, d.buf = mem[:z:z], mem[z:z]
+		if cap(d.esis) == 0 {
+			// As much room as buf has: no regrowing while symbols arrive.
+			d.esis = make([]uint32, 0, p.K+16)
+		}
 	}
 	if int(esi) < len(d.low) {
 		d.low[esi] = true

@@ -127,12 +127,7 @@ func (k kernels) xorMany(dst []byte, srcs [][]byte) {
 // len(srcs) >= 1) without reading dst first.
 func (k kernels) xorInto(dst []byte, srcs [][]byte) {
 	if !k.vec || len(dst) < 64 {
-		if len(srcs) == 1 {
-			copy(dst, srcs[0])
-			return
-		}
-		subtle.XORBytes(dst, srcs[0][:len(dst)], srcs[1][:len(dst)])
-		xorManyGo(dst, srcs[2:])
+		xorIntoGo(dst, srcs)
 		return
 	}
 	n := len(dst) &^ 63

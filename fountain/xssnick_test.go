@@ -10,10 +10,19 @@ import (
 	xraptorq "github.com/xssnick/raptorq"
 )
 
+// compareRates are the MB/s of compareRun: elapsed time, and process CPU
+// time (zero where it cannot be read).
+type compareRates struct {
+	ourEnc, ourDec, xEnc, xDec             float64
+	cpuOurEnc, cpuOurDec, cpuXEnc, cpuXDec float64
+}
+
 // compareRun encodes and decodes every block of a random object with this
 // package and with github.com/xssnick/raptorq, on the same block partition,
-// the same data and the same lost symbols, and returns MB/s for each.
-func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec, xEnc, xDec float64) {
+// the same data and the same lost symbols, and returns MB/s for each, per
+// second of elapsed time and per second of the process's CPU time (which
+// leaves out the time other processes held the core).
+func compareRun(tb testing.TB, size int64, T int, loss float64) compareRates {
 	o, err := NewOTI(size, T)
 	if err != nil {
 		tb.Fatal(err)
@@ -21,6 +30,7 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 	rng := rand.New(rand.NewPCG(7, 7))
 	plans := NewPlanCache()
 	var tOE, tOD, tXE, tXD time.Duration
+	var cOE, cOD, cXE, cXD time.Duration
 	src := make([]byte, o.BlockLen(0))
 	out := make([]byte, o.BlockLen(0))
 	xq := xraptorq.NewRaptorQ(uint32(T))
@@ -42,7 +52,7 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 		if cap(syms) < total*T {
 			syms = make([]byte, total*T)
 		}
-		st := time.Now()
+		st, cpu := time.Now(), processCPU()
 		enc, err := NewBlockEncoder(o, sbn, block, WithPlanCache(plans))
 		if err != nil {
 			tb.Fatal(err)
@@ -57,7 +67,8 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 		}
 		enc.Release()
 		tOE += time.Since(st)
-		st = time.Now()
+		cOE += processCPU() - cpu
+		st, cpu = time.Now(), processCPU()
 		dec := NewBlockDecoder(o, sbn)
 		for _, e := range keep {
 			dec.Add(uint32(e), syms[e*T:(e+1)*T])
@@ -67,12 +78,13 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 		}
 		dec.Release()
 		tOD += time.Since(st)
+		cOD += processCPU() - cpu
 		if !bytes.Equal(out[:blen], block) {
 			tb.Fatal("decoded bytes differ")
 		}
 
 		// xssnick/raptorq.
-		st = time.Now()
+		st, cpu = time.Now(), processCPU()
 		xe, err := xq.CreateEncoder(block)
 		if err != nil {
 			tb.Fatal(err)
@@ -82,7 +94,8 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 			xs[i] = xe.GenSymbol(uint32(i))
 		}
 		tXE += time.Since(st)
-		st = time.Now()
+		cXE += processCPU() - cpu
+		st, cpu = time.Now(), processCPU()
 		xd, err := xq.CreateDecoder(uint32(blen))
 		if err != nil {
 			tb.Fatal(err)
@@ -97,12 +110,18 @@ func compareRun(tb testing.TB, size int64, T int, loss float64) (ourEnc, ourDec,
 			tb.Fatalf("xssnick block %d: %v %v", sbn, ok, err)
 		}
 		tXD += time.Since(st)
+		cXD += processCPU() - cpu
 		if !bytes.Equal(data[:blen], block) {
 			tb.Fatal("xssnick decoded bytes differ")
 		}
 	}
 	mb := float64(size) / 1e6
-	return mb / tOE.Seconds(), mb / tOD.Seconds(), mb / tXE.Seconds(), mb / tXD.Seconds()
+	r := compareRates{ourEnc: mb / tOE.Seconds(), ourDec: mb / tOD.Seconds(), xEnc: mb / tXE.Seconds(), xDec: mb / tXD.Seconds()}
+	if cOE > 0 && cOD > 0 && cXE > 0 && cXD > 0 {
+		r.cpuOurEnc, r.cpuOurDec = mb/cOE.Seconds(), mb/cOD.Seconds()
+		r.cpuXEnc, r.cpuXDec = mb/cXE.Seconds(), mb/cXD.Seconds()
+	}
+	return r
 }
 
 func TestCompareXssnickSmall(t *testing.T) {
@@ -111,19 +130,30 @@ func TestCompareXssnickSmall(t *testing.T) {
 
 // BenchmarkVsXssnick is the side-by-side comparison on a 64 MiB object with
 // half of the symbols lost. It uses the kernel tier ROMAP2P_FOUNTAIN_KERNELS
-// names, by default the fastest one here.
+// names, by default the fastest one here. The cpu- metrics are the same
+// rates and ratios per second of the process's CPU time: on a machine
+// shared with other work, the elapsed-time ratios swing with whichever side
+// lost the core for a while.
 func BenchmarkVsXssnick(b *testing.B) {
 	b.Logf("kernels: %v", ResolveKernels(KernelsAuto))
 	for _, T := range []int{1024, 4096} {
 		b.Run(fmt.Sprintf("T=%d", T), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				oe, od, xe, xd := compareRun(b, 64<<20, T, 0.5)
-				b.ReportMetric(oe, "enc-MB/s")
-				b.ReportMetric(od, "dec-MB/s")
-				b.ReportMetric(xe, "x-enc-MB/s")
-				b.ReportMetric(xd, "x-dec-MB/s")
-				b.ReportMetric(oe/xe, "enc-ratio")
-				b.ReportMetric(od/xd, "dec-ratio")
+				r := compareRun(b, 64<<20, T, 0.5)
+				b.ReportMetric(r.ourEnc, "enc-MB/s")
+				b.ReportMetric(r.ourDec, "dec-MB/s")
+				b.ReportMetric(r.xEnc, "x-enc-MB/s")
+				b.ReportMetric(r.xDec, "x-dec-MB/s")
+				b.ReportMetric(r.ourEnc/r.xEnc, "enc-ratio")
+				b.ReportMetric(r.ourDec/r.xDec, "dec-ratio")
+				if r.cpuOurEnc > 0 {
+					b.ReportMetric(r.cpuOurEnc, "cpu-enc-MB/s")
+					b.ReportMetric(r.cpuOurDec, "cpu-dec-MB/s")
+					b.ReportMetric(r.cpuXEnc, "cpu-x-enc-MB/s")
+					b.ReportMetric(r.cpuXDec, "cpu-x-dec-MB/s")
+					b.ReportMetric(r.cpuOurEnc/r.cpuXEnc, "cpu-enc-ratio")
+					b.ReportMetric(r.cpuOurDec/r.cpuXDec, "cpu-dec-ratio")
+				}
 			}
 		})
 	}

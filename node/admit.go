@@ -182,7 +182,6 @@ func (c *child) viewLocked(now time.Time) treebuild.ChildView {
 		v.Slot = treebuild.SlotProbe
 	}
 	if lw := c.adm.lw; lw != nil {
-		v.Proven = lw.written.Load() >= lifeBytes
 		since := lw.inSince.Load()
 		v.Stalled = since != 0 && now.Sub(time.Unix(0, since)) >= stallFor ||
 			lw.written.Load() == 0 && v.Age >= stallFor

@@ -394,6 +394,15 @@ func (c *child) control(f protocol.Frame) bool {
 			log.Debugw("bad credit frame", "peer", c.peer, "err", err)
 			return false
 		}
+		for _, cr := range c.credits {
+			// A child receives only what passed to its stream: a credit
+			// that claims more proves it lies about reading (identities
+			// that read nothing and claim receipt, to look alive).
+			if sent := c.cons.Passed(cr.SBN); cr.Base > sent {
+				log.Infow("child claims symbols it was never sent: dropped", "peer", c.peer, "block", cr.SBN, "claimed", cr.Base, "sent", sent)
+				return false
+			}
+		}
 		if creditShowsLife(c.credits) {
 			c.showLife()
 		}

@@ -211,7 +211,6 @@ func (m *stripeManager) attach() (*upstream, error) {
 			return u, nil
 		}
 		lastErr = err
-		log.Debugw("subscription failed", "stripe", m.stripe, "peer", id, "err", err)
 		var ref *errRefused
 		if errors.As(err, &ref) {
 			up.book.learn(ref.redirect...)

@@ -106,7 +106,7 @@ func (mf *matrixFlags) register(fs *flag.FlagSet, withCase bool) {
 	fs.Float64Var(&mf.down, "downlink", 100, "downlink cap, Mbit/s, of hosts without a '# access' line")
 	fs.Float64Var(&mf.scale, "scale", 1, "multiply every rate and cap by F")
 	fs.BoolVar(&mf.wait, "wait", false, "wait for another testbed to finish instead of refusing")
-	fs.StringVar(&mf.cc, "cc", "cubic", "TCP congestion control of every host (cubic is Linux's usual default; \"\" keeps this machine's)")
+	fs.StringVar(&mf.cc, "cc", "", "TCP congestion control of every host, e.g. reno or cubic (loss-based: queues fill) or bbr (default: this machine's)")
 	if withCase {
 		fs.StringVar(&mf.source, "source", "", "the HOST that has the file")
 		fs.StringVar(&mf.sizeIn, "size", "", "file SIZE (bytes, or with KiB, MiB, GiB)")

@@ -55,10 +55,6 @@ type ChildView struct {
 	// received in a credit frame, or it took more bytes than a stream can
 	// hold unread.
 	Alive bool
-	// Proven reports that the child took more bytes than a stream holds
-	// unread (flow control stops a peer that reads nothing well before):
-	// a credit frame can claim anything, bytes taken cannot lie.
-	Proven bool
 	// Rate is what the child took over about the last second, bytes/s.
 	Rate float64
 	// LinkBound is the share of the last second the parent spent blocked
@@ -295,7 +291,7 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 // gives no leaf slots to peers that can relay, and the leaves it gave
 // before move below that child.
 func (p AdmitPolicy) LiveRelay(k ChildView) bool {
-	return k.Slot == SlotRelay && k.Alive && k.Proven && k.Rate >= p.MinRelayRate
+	return k.Slot == SlotRelay && k.Alive && k.Rate >= p.MinRelayRate
 }
 
 // displaceable returns the oldest child in slot that has not shown life
@@ -317,8 +313,8 @@ func (p AdmitPolicy) displaceable(kids []ChildView, slot Slot) int {
 
 // Offered reports whether a child in this state may be offered to other
 // peers as a parent (in a "full" reply's redirects): a relay child that has
-// shown life and proved it by the bytes it took.
-func Offered(c ChildView) bool { return c.Slot == SlotRelay && c.Alive && c.Proven }
+// shown life.
+func Offered(c ChildView) bool { return c.Slot == SlotRelay && c.Alive }
 
 // IPAllows reports whether an address that has unproven children at a
 // parent that have not shown life yet may add one more.

@@ -114,11 +114,6 @@ func TestAdmitNewcomer(t *testing.T) {
 		{"displace the oldest non-reader leaf", []ChildView{relay(true, old), leaf(false, old), leaf(false, 2*old)}, 1, false, false, SlotDecision{true, SlotLeaf, 2}},
 		{"readers are never displaced", []ChildView{relay(true, old), leaf(true, old), leaf(true, old)}, 1, false, false, SlotDecision{Displace: -1}},
 		{"demoted does not take a relay slot by displacement", []ChildView{relay(false, old), leaf(true, old), leaf(true, old)}, 1, false, true, SlotDecision{Displace: -1}},
-		{"live relay: no leaf", []ChildView{{Slot: SlotRelay, Alive: true, Proven: true, Age: old, Rate: 1 << 20}}, 1, false, false, SlotDecision{Displace: -1}},
-		{"live relay, demoted newcomer: leaf", []ChildView{{Slot: SlotRelay, Alive: true, Proven: true, Age: old, Rate: 1 << 20}}, 1, false, true, SlotDecision{true, SlotLeaf, -1}},
-		// Credits that claim receipt make a child alive but not live: a
-		// newcomer still gets a leaf.
-		{"relay alive by claims only: leaf", []ChildView{{Slot: SlotRelay, Alive: true, Age: old, Rate: 1 << 20}}, 1, false, false, SlotDecision{true, SlotLeaf, -1}},
 		{"probe free", []ChildView{relay(true, old)}, 1, true, false, SlotDecision{true, SlotProbe, -1}},
 		{"probe full", []ChildView{{Slot: SlotProbe, Alive: true, Age: old}}, 1, true, false, SlotDecision{Displace: -1}},
 		{"probe displaces dead probe", []ChildView{{Slot: SlotProbe, Age: old, Stalled: true}}, 1, true, false, SlotDecision{true, SlotProbe, 0}},
@@ -131,13 +126,8 @@ func TestAdmitNewcomer(t *testing.T) {
 }
 
 func TestOffered(t *testing.T) {
-	if Offered(ChildView{Slot: SlotRelay}) || Offered(ChildView{Slot: SlotLeaf, Alive: true, Proven: true}) || !Offered(ChildView{Slot: SlotRelay, Alive: true, Proven: true}) {
+	if Offered(ChildView{Slot: SlotRelay}) || Offered(ChildView{Slot: SlotLeaf, Alive: true}) || !Offered(ChildView{Slot: SlotRelay, Alive: true}) {
 		t.Fatal("only a live relay child is offered to others")
-	}
-	// A child whose only sign of life is a credit frame (a claim) is not
-	// offered: it has not taken more than a stream holds unread.
-	if Offered(ChildView{Slot: SlotRelay, Alive: true}) {
-		t.Fatal("a relay child alive by its own claim alone is offered to others")
 	}
 }
 

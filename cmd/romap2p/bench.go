@@ -106,8 +106,16 @@ func printBench(env *cliEnv, res fountain.BenchResult) error {
 	fmt.Fprintf(tw, "kernels\t%s\n", res.Kernels)
 	fmt.Fprintf(tw, "data\t%s in %d block(s) of %d symbols of %d B\n", humanBytes(float64(res.Size)), res.Blocks, res.BlockSymbols, res.SymbolSize)
 	fmt.Fprintf(tw, "loss\t%.1f %%\n", 100*res.Loss)
-	fmt.Fprintf(tw, "encode\t%.0f MB/s (one core of %d)\n", res.EncodeMBps, runtime.NumCPU())
-	fmt.Fprintf(tw, "decode\t%.0f MB/s\n", res.DecodeMBps)
+	fmt.Fprintf(tw, "encode\t%.0f MB/s (one core of %d)%s\n", res.EncodeMBps, runtime.NumCPU(), perCPU(res.EncodeCPUMBps))
+	fmt.Fprintf(tw, "decode\t%.0f MB/s%s\n", res.DecodeMBps, perCPU(res.DecodeCPUMBps))
 	fmt.Fprintf(tw, "overhead\t%d symbols beyond K in total\n", res.OverheadSymbols)
 	return tw.Flush()
+}
+
+// perCPU formats a rate per second of CPU time, when there is one.
+func perCPU(mbps float64) string {
+	if mbps <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %.0f MB per second of CPU time", mbps)
 }
