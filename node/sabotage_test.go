@@ -174,6 +174,7 @@ type sabotageRun struct {
 	blamed  int           // honest receivers that blamed the peer under test
 	victims int           // honest receivers sent a corrupt source symbol
 	slowest time.Duration // longest time from a victim's first corrupt source symbol to its blame
+	last    time.Duration // latest blame, from the receivers' start
 }
 
 func runSabotage(t *testing.T, mode sabotage, relay bool, stripes, receivers int, size int64) sabotageRun {
@@ -260,6 +261,7 @@ func runSabotage(t *testing.T, mode sabotage, relay bool, stripes, receivers int
 				continue
 			}
 			run.blamed++
+			run.last = max(run.last, bl.At.Sub(start))
 			if at, ok := victims[n.host.ID()]; ok {
 				run.slowest = max(run.slowest, bl.At.Sub(at))
 			}
@@ -279,8 +281,8 @@ func runSabotage(t *testing.T, mode sabotage, relay bool, stripes, receivers int
 	sb.mu.Lock()
 	bad := sb.bad
 	sb.mu.Unlock()
-	t.Logf("%-6s %d stripes: %d receivers done in %v; %d corrupt symbols sent, %d victims of corrupt source symbols, %d receivers blamed the saboteur, slowest blame %v after the first corrupt source symbol",
-		mode, stripes, receivers, run.took.Round(time.Millisecond), bad, run.victims, run.blamed, run.slowest.Round(time.Millisecond))
+	t.Logf("%-6s %d stripes: %d receivers done in %v; %d corrupt symbols sent, %d victims of corrupt source symbols, %d receivers blamed the saboteur, slowest blame %v after the first corrupt source symbol, last blame %v after the start",
+		mode, stripes, receivers, run.took.Round(time.Millisecond), bad, run.victims, run.blamed, run.slowest.Round(time.Millisecond), run.last.Round(time.Millisecond))
 	return run
 }
 
