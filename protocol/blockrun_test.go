@@ -45,3 +45,47 @@ func TestVerifyRun(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVerifyRun measures checking 4 KiB source symbols four at a time
+// (one pass over 16 KiB), beside checking them one by one.
+func BenchmarkVerifyRun(b *testing.B) {
+	const T = 4096
+	f := newTreeFile(b, rand.New(rand.NewPCG(1, T)), 256*T, T, 1, 1)
+	tree, err := ComputeBlockTree(f.m, 0, f.blocks[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := tree.RunSymbols()
+	runs := make([][RunBytes]byte, tree.Layout().K/n)
+	for r := range runs {
+		for i := 0; i < n; i++ {
+			copy(runs[r][i*T:], f.symbol(0, r*n+i))
+		}
+	}
+	b.Run("run", func(b *testing.B) {
+		b.SetBytes(RunBytes)
+		m := meterCPU(b)
+		r := 0
+		for b.Loop() {
+			if bad, err := tree.VerifyRun(uint32(r*n), &runs[r]); bad != -1 || err != nil {
+				b.Fatal(bad, err)
+			}
+			r = (r + 1) % len(runs)
+		}
+		m.stop(RunBytes)
+	})
+	b.Run("one-by-one", func(b *testing.B) {
+		b.SetBytes(RunBytes)
+		m := meterCPU(b)
+		r := 0
+		for b.Loop() {
+			for i := 0; i < n; i++ {
+				if err := tree.VerifySymbol(uint32(r*n+i), runs[r][i*T:(i+1)*T]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r = (r + 1) % len(runs)
+		}
+		m.stop(RunBytes)
+	})
+}
