@@ -120,7 +120,9 @@ func remoteIP(st network.Stream) string {
 }
 
 // ipAllowsLocked reports whether c's address may have one more child that
-// has not shown life yet.
+// has not shown life yet: fewer when children from it lately ended
+// without ever showing life (identities that subscribe, read nothing and
+// subscribe again).
 func (d *downside) ipAllowsLocked(c *child) bool {
 	if c.adm.ip == "" {
 		return true
@@ -131,8 +133,56 @@ func (d *downside) ipAllowsLocked(c *child) bool {
 			n++
 		}
 	}
-	return d.s.tuning().Admit.IPAllows(n)
+	return d.s.tuning().Admit.IPAllows(n, d.lifelessLocked(c.adm.ip, time.Now()))
 }
+
+// noteEndLocked records a stripe child that ends without having shown life.
+func (d *downside) noteEndLocked(c *child) {
+	if c.probe || c.adm.ip == "" || c.adm.alive.Load() {
+		return
+	}
+	now := time.Now()
+	d.lifelessLocked(c.adm.ip, now) // drops old entries
+	d.lifeless[c.adm.ip] = append(d.lifeless[c.adm.ip], now)
+	if len(d.lifeless) > maxLifelessIPs {
+		// Bounded memory: forget the address with the oldest record.
+		var oldest string
+		var at time.Time
+		for ip, ts := range d.lifeless {
+			if len(ts) > 0 && (oldest == "" || ts[len(ts)-1].Before(at)) {
+				oldest, at = ip, ts[len(ts)-1]
+			}
+		}
+		delete(d.lifeless, oldest)
+	}
+}
+
+// lifelessLocked returns how many stripe children from ip ended without
+// showing life within the policy's window.
+func (d *downside) lifelessLocked(ip string, now time.Time) int {
+	ts := d.lifeless[ip]
+	win := d.s.tuning().Admit.LifelessWindow
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) > win {
+		i++
+	}
+	if i == len(ts) {
+		delete(d.lifeless, ip)
+		return 0
+	}
+	ts = ts[i:]
+	if len(ts) > maxLifelessPerIP {
+		ts = ts[len(ts)-maxLifelessPerIP:]
+	}
+	d.lifeless[ip] = ts
+	return len(ts)
+}
+
+// Bounds of the per-address record of lifeless children.
+const (
+	maxLifelessIPs   = 1024
+	maxLifelessPerIP = 256
+)
 
 // liveStream wraps the child's stream for its writer.
 func (c *child) liveStream() *liveStream {

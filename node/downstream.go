@@ -32,13 +32,16 @@ type downside struct {
 	// slow holds peers the original source found too slow to carry a
 	// stripe, until when they may not take one again.
 	slow map[peer.ID]time.Time
+	// lifeless holds, per remote IP address, when its stripe children
+	// ended without ever showing life (admit.go).
+	lifeless map[string][]time.Time
 
 	demandPtr atomic.Pointer[demandSnap]
 	wake      chan struct{}
 }
 
 func newDownside(s *session) *downside {
-	return &downside{s: s, children: make(map[*child]struct{}), slow: make(map[peer.ID]time.Time), wake: make(chan struct{}, 1)}
+	return &downside{s: s, children: make(map[*child]struct{}), slow: make(map[peer.ID]time.Time), lifeless: make(map[string][]time.Time), wake: make(chan struct{}, 1)}
 }
 
 // list returns the children.
@@ -58,6 +61,7 @@ func (d *downside) remove(c *child) bool {
 	defer d.mu.Unlock()
 	_, ok := d.children[c]
 	delete(d.children, c)
+	d.noteEndLocked(c)
 	return ok
 }
 

@@ -96,13 +96,13 @@ func (m *stripeManager) run() {
 			case <-m.cur.done:
 				log.Debugw("parent left", "stripe", m.stripe, "peer", m.cur.peer, "err", m.cur.err, "evicted", m.cur.evicted.Load())
 				if !m.cur.evicted.Load() {
-					m.fail(m.cur.peer)
+					m.failLocal(m.cur.peer)
 				}
 				m.clearCurrent()
 			default:
 				if ch.Stalled(time.Unix(0, m.cur.lastSym.Load()), time.Now()) && !s.allWantedDone() {
 					log.Infow("parent stalled: failing over", "stripe", m.stripe, "peer", m.cur.peer)
-					m.fail(m.cur.peer)
+					m.failLocal(m.cur.peer)
 					m.cur.close()
 					m.clearCurrent()
 				}
@@ -175,9 +175,18 @@ func (m *stripeManager) clearCurrent() {
 	m.up.setStripeParent(m.stripe, nil)
 }
 
-// fail marks a candidate as having failed us now.
+// fail marks a candidate as having failed us now, for every stripe: it
+// could not be reached or spoke wrongly.
 func (m *stripeManager) fail(p peer.ID) {
 	m.up.book.markFailed(p)
+	m.failLocal(p)
+}
+
+// failLocal marks a candidate as having failed this stripe only: it
+// stalled, left, refused or proved slow here, which says nothing of what
+// it does for the other stripes (a stall of one stripe used to put the
+// original source aside for all of them for the whole backoff).
+func (m *stripeManager) failLocal(p peer.ID) {
 	if c, ok := m.cands[p]; ok {
 		c.Failed = time.Now()
 	}
@@ -221,7 +230,7 @@ func (m *stripeManager) attach() (*upstream, error) {
 			}
 			order = append(m.rankOnly(ids), order...)
 			if ref.code != treebuild.RefuseFull {
-				m.fail(id)
+				m.failLocal(id)
 			}
 			continue
 		}
@@ -405,7 +414,11 @@ func (m *stripeManager) reevaluate() {
 			}
 			return
 		}
-		m.fail(choice.ID)
+		if errors.As(err, &ref) {
+			m.failLocal(choice.ID)
+		} else {
+			m.fail(choice.ID)
+		}
 		return
 	}
 	// Make before break: keep the old parent until the new one delivers.
@@ -415,7 +428,7 @@ func (m *stripeManager) reevaluate() {
 	}
 	if nu.symbols.Load() == 0 {
 		nu.close()
-		m.fail(choice.ID)
+		m.failLocal(choice.ID)
 		return
 	}
 	log.Infow("switching parent", "cid", s.cid, "stripe", m.stripe, "from", cur.peer, "to", choice.ID,

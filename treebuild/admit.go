@@ -97,6 +97,12 @@ type AdmitPolicy struct {
 	// cannot fill the slots kept for newcomers. (An honest peer subscribes
 	// to every stripe at once, so this is a few times the stripe count.)
 	UnprovenPerIP int
+	// LifelessAfter: an address whose children ended this many times
+	// without showing life within LifelessWindow may have one unproven
+	// child at a time only (identities that subscribe, read nothing and
+	// subscribe again).
+	LifelessAfter  int
+	LifelessWindow time.Duration
 }
 
 // DefaultAdmitPolicy returns the default admission rules.
@@ -111,6 +117,8 @@ func DefaultAdmitPolicy() AdmitPolicy {
 		LeafSlots:      4,
 		ProbeSlots:     8,
 		UnprovenPerIP:  24,
+		LifelessAfter:  8,
+		LifelessWindow: 30 * time.Second,
 	}
 }
 
@@ -137,6 +145,9 @@ func (p AdmitPolicy) Validate() error {
 	}
 	if p.LeafSlots < 1 {
 		errs = append(errs, errors.New("a parent needs at least one leaf slot for newcomers"))
+	}
+	if p.LifelessAfter < 1 || p.LifelessWindow <= 0 {
+		errs = append(errs, errors.New("lifeless-after must be at least 1 and its window positive"))
 	}
 	if p.UnprovenPerIP < 1 {
 		errs = append(errs, errors.New("unproven children per IP must be at least 1"))
@@ -316,6 +327,12 @@ func (p AdmitPolicy) displaceable(kids []ChildView, slot Slot) int {
 // shown life.
 func Offered(c ChildView) bool { return c.Slot == SlotRelay && c.Alive }
 
-// IPAllows reports whether an address that has unproven children at a
-// parent that have not shown life yet may add one more.
-func (p AdmitPolicy) IPAllows(unproven int) bool { return unproven < p.UnprovenPerIP }
+// IPAllows reports whether an address that has unproven children (not
+// shown life yet) at a parent may add one more; lifeless is how many of its
+// children ended lately without ever showing life.
+func (p AdmitPolicy) IPAllows(unproven, lifeless int) bool {
+	if lifeless >= p.LifelessAfter {
+		return unproven < 1
+	}
+	return unproven < p.UnprovenPerIP
+}

@@ -135,9 +135,19 @@ func TestIPAllows(t *testing.T) {
 	p := DefaultAdmitPolicy()
 	p.UnprovenPerIP = 2
 	for n, want := range []bool{true, true, false, false} {
-		if got := p.IPAllows(n); got != want {
+		if got := p.IPAllows(n, 0); got != want {
 			t.Errorf("%d unproven: got %v, want %v", n, got, want)
 		}
+	}
+	// An address whose children keep ending without showing life gets one
+	// unproven child at a time.
+	for n, want := range []bool{true, false, false} {
+		if got := p.IPAllows(n, p.LifelessAfter); got != want {
+			t.Errorf("%d unproven after %d lifeless: got %v, want %v", n, p.LifelessAfter, got, want)
+		}
+	}
+	if !p.IPAllows(0, p.LifelessAfter-1) || !p.IPAllows(1, p.LifelessAfter-1) {
+		t.Error("an address below the lifeless threshold is limited")
 	}
 }
 
