@@ -388,20 +388,28 @@ func (u *upstream) run(br *bufio.Reader) {
 		defer func() {
 			// What the runs still hold when the parent leaves is checked
 			// and kept (the parent counted it against our credit).
-			if s.ctx.Err() == nil {
-				u.flushRuns(f, runs)
+			runs.stopTimer()
+			runs.mu.Lock()
+			defer runs.mu.Unlock()
+			runs.closed = true
+			if runs.err == nil && s.ctx.Err() == nil {
+				_ = u.flushRuns(f, runs)
 			}
 		}()
 	}
 	for {
-		if runs != nil && len(runs.active) > 0 && br.Buffered() == 0 && !u.arriving(br) {
-			// The next frame is not arriving: check what the runs hold
-			// rather than make them wait.
-			if !u.flushRuns(f, runs) {
-				return
-			}
+		if runs != nil {
+			// While the reader waits for the next frame, a timer checks
+			// what the runs hold (a read deadline would do it on this
+			// goroutine, but yamux sends its window updates under the read
+			// deadline: one that expired lost an update now and then, and
+			// the parent's writer waited for window for ever).
+			runs.armTimer(func() { u.flushRunsLater(f, runs) }, br.Buffered() == 0)
 		}
 		fm, err := fr.Next()
+		if runs != nil {
+			runs.stopTimer()
+		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
 				u.err = err
@@ -423,9 +431,17 @@ func (u *upstream) run(br *bufio.Reader) {
 			}
 			u.recv[b].Add(1)
 			if runs != nil {
-				if held, ok := u.addToRun(f, runs, fm); !ok {
+				runs.mu.Lock()
+				held, err := false, runs.err
+				if err == nil {
+					held, err = u.addToRun(f, runs, fm)
+				}
+				runs.mu.Unlock()
+				if err != nil {
+					u.err = err
 					return
-				} else if held {
+				}
+				if held {
 					continue
 				}
 			}
@@ -596,17 +612,63 @@ type symbolRun struct {
 }
 
 // symbolRuns are the runs of one upstream, one per block (the sender goes
-// round the blocks of a window, one symbol each).
+// round the blocks of a window, one symbol each). The reader uses them; a
+// timer armed while the reader waits for a frame checks what they hold.
 type symbolRuns struct {
+	mu     sync.Mutex
 	by     [protocol.MaxSourceBlocks]*symbolRun
 	active []*symbolRun // runs holding symbols
 	free   []*symbolRun
+	err    error // a wrong symbol found by the timer: the subscription ends
+	closed bool  // the reader has left
+
+	timer *time.Timer // the reader's only
+}
+
+// runWait is how long runs wait for the next frame before they are
+// checked as they are.
+const runWait = 2 * time.Millisecond
+
+// armTimer makes flush run after runWait when the runs hold symbols and
+// nothing of the next frame is here yet (a parent writes whole frames, so
+// part of one means the rest is on its way).
+func (rs *symbolRuns) armTimer(flush func(), idle bool) {
+	rs.mu.Lock()
+	arm := idle && len(rs.active) > 0
+	rs.mu.Unlock()
+	if arm {
+		rs.timer = time.AfterFunc(runWait, flush)
+	}
+}
+
+// stopTimer disarms the timer; a flush already started finishes under mu,
+// which the reader takes next.
+func (rs *symbolRuns) stopTimer() {
+	if rs.timer != nil {
+		rs.timer.Stop()
+		rs.timer = nil
+	}
+}
+
+// flushRunsLater is the timer's check of the runs.
+func (u *upstream) flushRunsLater(f *fetchState, rs *symbolRuns) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed || rs.err != nil {
+		return
+	}
+	if err := u.flushRuns(f, rs); err != nil {
+		rs.err = err
+		// The reader ends the subscription at its next symbol; the stream
+		// ends now.
+		u.closeWith(protocol.GoodbyeBadData, err.Error())
+	}
 }
 
 // addToRun puts source symbol fm into its block's run when it continues
-// it or can start one; held reports that the run holds it now. false
-// means the subscription ends (a wrong symbol).
-func (u *upstream) addToRun(f *fetchState, rs *symbolRuns, fm protocol.Frame) (held, ok bool) {
+// it or can start one; held reports that the run holds it now. An error
+// means the subscription ends (a wrong symbol: the parent is blamed).
+func (u *upstream) addToRun(f *fetchState, rs *symbolRuns, fm protocol.Frame) (held bool, err error) {
 	s := u.s
 	T := len(fm.Payload)
 	if r := rs.by[fm.SBN]; r != nil {
@@ -616,22 +678,22 @@ func (u *upstream) addToRun(f *fetchState, rs *symbolRuns, fm protocol.Frame) (h
 			if r.n == r.size {
 				return true, u.flushRun(f, rs, r)
 			}
-			return true, true
+			return true, nil
 		}
-		if !u.flushRun(f, rs, r) {
-			return false, false
+		if err := u.flushRun(f, rs, r); err != nil {
+			return false, err
 		}
 	}
 	if fm.ESI >= s.ks[fm.SBN] || !u.wanted(f, fm) {
-		return false, true
+		return false, nil
 	}
 	t := s.trees.get(fm.SBN)
 	if t == nil {
-		return false, true
+		return false, nil
 	}
 	n := t.RunSymbols()
 	if n < 2 || fm.ESI%uint32(n) != 0 || (uint64(fm.ESI)+uint64(n))*uint64(T) > t.Layout().Length {
-		return false, true
+		return false, nil
 	}
 	var r *symbolRun
 	if k := len(rs.free); k > 0 {
@@ -643,36 +705,23 @@ func (u *upstream) addToRun(f *fetchState, rs *symbolRuns, fm protocol.Frame) (h
 	copy(r.buf[:T], fm.Payload)
 	rs.by[fm.SBN] = r
 	rs.active = append(rs.active, r)
-	return true, true
+	return true, nil
 }
 
-// runWait is how long runs wait for the next frame before they are
-// checked as they are.
-const runWait = 2 * time.Millisecond
-
-// arriving waits up to runWait for the start of the next frame; the
-// stream's read deadline is cleared again before the frame is read.
-func (u *upstream) arriving(br *bufio.Reader) bool {
-	_ = u.stream.SetReadDeadline(time.Now().Add(runWait))
-	_, err := br.Peek(1)
-	_ = u.stream.SetReadDeadline(time.Time{})
-	return err == nil
-}
-
-// flushRuns checks and keeps what every run holds.
-func (u *upstream) flushRuns(f *fetchState, rs *symbolRuns) bool {
+// flushRuns checks and keeps what every run holds (rs.mu held).
+func (u *upstream) flushRuns(f *fetchState, rs *symbolRuns) error {
 	for len(rs.active) > 0 {
-		if !u.flushRun(f, rs, rs.active[0]) {
-			return false
+		if err := u.flushRun(f, rs, rs.active[0]); err != nil {
+			return err
 		}
 	}
-	return true
+	return nil
 }
 
 // flushRun checks the symbols run r holds (in one pass when it is whole),
-// keeps the right ones and retires the run; false means the parent sent a
-// wrong one and is blamed.
-func (u *upstream) flushRun(f *fetchState, rs *symbolRuns, r *symbolRun) bool {
+// keeps the right ones and retires the run (rs.mu held). A wrong symbol
+// blames the parent and returns its error.
+func (u *upstream) flushRun(f *fetchState, rs *symbolRuns, r *symbolRun) error {
 	n := r.n
 	rs.by[r.sbn] = nil
 	rs.active = slices.DeleteFunc(rs.active, func(x *symbolRun) bool { return x == r })
@@ -696,15 +745,20 @@ func (u *upstream) flushRun(f *fetchState, rs *symbolRuns, r *symbolRun) bool {
 	}
 	for i := 0; i < good; i++ {
 		if !u.keep(f, r.sbn, r.first+uint32(i), r.buf[i*T:(i+1)*T]) {
-			return false
+			return errSubscriptionEnded
 		}
 	}
 	if err != nil {
-		u.bad(err)
-		return false
+		u.s.badSymbols.Add(1)
+		u.s.blame(u.peer, err.Error())
+		return err
 	}
-	return true
+	return nil
 }
+
+// errSubscriptionEnded ends a subscription whose symbols can no longer be
+// kept (the session is ending, or its spill file failed).
+var errSubscriptionEnded = errors.New("subscription ended")
 
 // countDup counts a symbol already held.
 func (u *upstream) countDup() {
