@@ -449,6 +449,11 @@ func (f *fetchState) runSink() {
 		if b >= s.numBlocks() || s.isFinished(sbn) {
 			continue
 		}
+		if esi >= s.ks[b] {
+			// A repair symbol in the ring was stored with its sender
+			// when it arrived (upstream.keep).
+			continue
+		}
 		n, err := f.spill.add(b, esi, data)
 		if err != nil {
 			f.fail(err)

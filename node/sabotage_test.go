@@ -177,7 +177,7 @@ type sabotageRun struct {
 	last    time.Duration // latest blame, from the receivers' start
 }
 
-func runSabotage(t *testing.T, mode sabotage, relay bool, stripes, receivers int, size int64) sabotageRun {
+func runSabotage(t *testing.T, mode sabotage, relay, strict bool, stripes, receivers int, size int64) sabotageRun {
 	t.Helper()
 	dir := t.TempDir()
 	path, want := writeRandomFile(t, dir, size, 20)
@@ -198,7 +198,9 @@ func runSabotage(t *testing.T, mode sabotage, relay bool, stripes, receivers int
 		}
 		return w
 	}
-	opts := []Option{WithStripes(stripes), WithShaper(shape)}
+	tu := DefaultTuning()
+	tu.StrictRepair = strict
+	opts := []Option{WithStripes(stripes), WithShaper(shape), WithTuning(tu)}
 	src := newTestNode(t, opts...)
 	sab := newTestNode(t, opts...)
 	mu.Lock()
@@ -304,15 +306,28 @@ func TestSabotage(t *testing.T) {
 		size = 4 << 20
 		receivers = 3
 	}
+	type sabCase struct {
+		mode    sabotage
+		stripes int
+		strict  bool
+	}
+	var cases []sabCase
 	for _, stripes := range []int{8, 1} {
 		for _, mode := range []sabotage{sabotageAll, sabotageSome, sabotageRepair, sabotageRelay} {
-			t.Run(fmt.Sprintf("%s/stripes=%d", mode, stripes), func(t *testing.T) {
-				relay := mode == sabotageRelay
-				bad := runSabotage(t, mode, relay, stripes, receivers, size)
-				honest := runSabotage(t, sabotageNone, relay, stripes, receivers, size)
-				t.Logf("%s, %d stripes: %v with the saboteur, %v with an honest peer in its place (%.2fx)",
-					mode, stripes, bad.took.Round(time.Millisecond), honest.took.Round(time.Millisecond), bad.took.Seconds()/honest.took.Seconds())
-			})
+			cases = append(cases, sabCase{mode, stripes, true})
 		}
+	}
+	// The default: relays forward the repair symbols they receive.
+	for _, mode := range []sabotage{sabotageAll, sabotageSome, sabotageRepair, sabotageRelay} {
+		cases = append(cases, sabCase{mode, 8, false})
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/stripes=%d/strict=%v", tc.mode, tc.stripes, tc.strict), func(t *testing.T) {
+			relay := tc.mode == sabotageRelay
+			bad := runSabotage(t, tc.mode, relay, tc.strict, tc.stripes, receivers, size)
+			honest := runSabotage(t, sabotageNone, relay, tc.strict, tc.stripes, receivers, size)
+			t.Logf("%s, %d stripes, strict repair %v: %v with the saboteur, %v with an honest peer in its place (%.2fx)",
+				tc.mode, tc.stripes, tc.strict, bad.took.Round(time.Millisecond), honest.took.Round(time.Millisecond), bad.took.Seconds()/honest.took.Seconds())
+		})
 	}
 }

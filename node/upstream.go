@@ -205,6 +205,10 @@ type upstream struct {
 	stream  network.Stream
 	reply   *protocol.SubscribeReply
 	started time.Time
+	// own: the parent was complete when it took us (unbounded width), so
+	// every symbol on this stream is one it made itself: a wrong repair
+	// symbol from it names it (see keep).
+	own bool
 	// stopReset cancels the reset of the stream at the session's end.
 	stopReset func() bool
 
@@ -303,6 +307,7 @@ func (up *upside) subscribe(ai peer.AddrInfo, stripes, stripe int, probe bool) (
 		meter: newRateMeter(), rawMeter: newRateMeter(), done: make(chan struct{}),
 	}
 	u.width.Store(reply.Width)
+	u.own = reply.Width == protocol.WidthUnbounded
 	u.lastSym.Store(time.Now().UnixNano())
 	u.lastFresh.Store(time.Now().UnixNano())
 	// Registration and the check that the side is open are one step: stop
@@ -582,8 +587,17 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 	u.meter.add(len(payload))
 	s.goodput.add(len(payload))
 	if esi >= s.ks[b] {
-		// Kept, not forwarded: only its sender vouches for it.
-		n, err := f.spill.addFrom(b, esi, payload, u.peer)
+		// Stored here (the sink leaves repair symbols alone) with its
+		// sender's name when the sender made it: always with strict
+		// repair symbols (Tuning.StrictRepair), otherwise only from a
+		// parent that was complete when it took us; a relay still
+		// fetching may have forwarded it, and a wrong one must not be
+		// blamed on it. Forwarded unless strict.
+		from := u.peer
+		if !s.tuning().StrictRepair && !u.own {
+			from = ""
+		}
+		n, err := f.spill.addFrom(b, esi, payload, from)
 		if err != nil {
 			f.fail(err)
 			return false
@@ -591,7 +605,9 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 		if n >= int(f.need[b].Load()) {
 			f.scheduleDecode(b)
 		}
-		return true
+		if s.tuning().StrictRepair {
+			return true
+		}
 	}
 	return s.ring.Put(s.ctx, sbn, esi, payload) == nil
 }
