@@ -78,6 +78,67 @@ type Consumer struct {
 
 	sent, skipped, filtered, bytes, control atomic.Uint64
 	meter                                   *meter
+
+	// In flight (SetInFlight): ackAt is the value of sent the receiver is
+	// known to have taken, flightCap the most symbols it may have beyond
+	// that (0: no limit), flightAt when that was last told (unix ns).
+	ackAt, flightCap atomic.Uint64
+	flightAt         atomic.Int64
+	flightWake       chan struct{}
+}
+
+// flightStale is how long a receiver's last report of what it took holds
+// the writer back: a receiver that stops reporting is no longer limited.
+const flightStale = time.Second
+
+// SetInFlight tells the consumer how many of the symbols it sent the
+// receiver has not confirmed yet (inflight), and how many it may have
+// unconfirmed at most (limit; 0 for no limit). A Writer sends nothing new
+// while that many are unconfirmed: symbols then wait in the ring (and are
+// skipped once the ring moves on) instead of in the stream's buffers, so
+// forward-when-feasible sees what the receiver can take now, not what the
+// buffers between the two can hold.
+//
+// It reports whether the limit held the consumer back and no longer does.
+func (c *Consumer) SetInFlight(inflight, limit uint64) (opened bool) {
+	now := time.Now()
+	was := c.inFlightFull(now)
+	sent := c.sent.Load()
+	c.ackAt.Store(sent - min(inflight, sent))
+	c.flightCap.Store(limit)
+	c.flightAt.Store(now.UnixNano())
+	select {
+	case c.flightWake <- struct{}{}:
+	default:
+	}
+	return was && !c.inFlightFull(now)
+}
+
+// inFlightFull reports whether the receiver has as many symbols
+// unconfirmed as it may have.
+func (c *Consumer) inFlightFull(now time.Time) bool {
+	l := c.flightCap.Load()
+	if l == 0 || now.Sub(time.Unix(0, c.flightAt.Load())) > flightStale {
+		return false
+	}
+	return c.sent.Load()-c.ackAt.Load() >= l
+}
+
+// waitFlight blocks until the receiver may have more in flight, a control
+// frame arrives on ctrl, or ctx ends; it returns the frame, if any.
+func (c *Consumer) waitFlight(ctx context.Context, ctrl <-chan []byte) ([]byte, error) {
+	t := time.NewTimer(flightStale / 4)
+	defer t.Stop()
+	select {
+	case <-c.flightWake:
+	case <-c.done:
+	case <-t.C:
+	case frame := <-ctrl:
+		return frame, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return nil, nil
 }
 
 // Subscribe adds a consumer. By default it starts at the head: it sees the
@@ -91,12 +152,13 @@ func (r *Ring) Subscribe(opts ...ConsumerOption) (*Consumer, error) {
 		return nil, fmt.Errorf("relay: subscribe: invalid stripe (k=%d, i=%d)", cfg.stripeK, cfg.stripeI)
 	}
 	c := &Consumer{
-		r:        r,
-		sink:     cfg.sink,
-		lossless: cfg.sink || r.backPressure,
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		meter:    newMeter(time.Now()),
+		r:          r,
+		sink:       cfg.sink,
+		lossless:   cfg.sink || r.backPressure,
+		wake:       make(chan struct{}, 1),
+		flightWake: make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		meter:      newMeter(time.Now()),
 	}
 	c.stripe.Store(uint64(cfg.stripeK)<<32 | uint64(cfg.stripeI))
 	r.mu.Lock()

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Generator fills dst (T bytes) with a fresh symbol and returns its source
@@ -83,11 +84,17 @@ func (r *Ring) WaitDemand(ctx context.Context, lead int) error {
 }
 
 // HasRoom reports whether the consumer is fewer than lead symbols behind the
-// head (lead <= 0 means half the ring): a symbol committed now would reach
-// it rather than be skipped. A producer that generates for particular
+// head (lead <= 0 means half the ring) and its receiver may take more now
+// (SetInFlight): a symbol committed now would reach it rather than be
+// skipped. A producer that generates for particular
 // consumers checks it for them, so it never runs at the pace of consumers
 // that would not take what it makes.
 func (c *Consumer) HasRoom(lead int) bool {
+	if c.inFlightFull(time.Now()) {
+		// Its receiver has as much unconfirmed as it may: what is made
+		// for it now would wait in the ring or be skipped.
+		return false
+	}
 	r := c.r
 	l := r.held / 2
 	if lead > 0 {
@@ -105,8 +112,9 @@ func (r *Ring) demand(lead uint64) bool {
 		return true
 	}
 	h := r.head.Load()
+	now := time.Now()
 	for _, c := range *r.consumers.Load() {
-		if !c.sink && h-min(c.cursor.Load(), h) < lead {
+		if !c.sink && h-min(c.cursor.Load(), h) < lead && !c.inFlightFull(now) {
 			return true
 		}
 	}
