@@ -85,6 +85,7 @@ type Consumer struct {
 	ackAt, flightCap atomic.Uint64
 	flightAt         atomic.Int64
 	flightWake       chan struct{}
+	flightHeld       bool // the writer waits for half the limit (flightHold)
 }
 
 // flightStale is how long a receiver's last report of what it took holds
@@ -114,14 +115,40 @@ func (c *Consumer) SetInFlight(inflight, limit uint64) (opened bool) {
 	return was && !c.inFlightFull(now)
 }
 
+// flightLimit returns how many symbols the receiver may have unconfirmed,
+// and false when nothing limits it (no report, or a stale one).
+func (c *Consumer) flightLimit(now time.Time) (uint64, bool) {
+	l := c.flightCap.Load()
+	if l == 0 || now.Sub(time.Unix(0, c.flightAt.Load())) > flightStale {
+		return 0, false
+	}
+	return l, true
+}
+
+// flightHold reports whether the writer must wait for the receiver to
+// confirm more. Once held, it waits until half the limit is free, so that
+// it writes in batches rather than a symbol per confirmation (each write
+// costs a frame, a record and a system call). Writer goroutine only.
+func (c *Consumer) flightHold(now time.Time) bool {
+	l, ok := c.flightLimit(now)
+	if !ok {
+		c.flightHeld = false
+		return false
+	}
+	inflight := c.sent.Load() - c.ackAt.Load()
+	if c.flightHeld {
+		c.flightHeld = inflight > l/2
+		return c.flightHeld
+	}
+	c.flightHeld = inflight >= l
+	return c.flightHeld
+}
+
 // inFlightFull reports whether the receiver has as many symbols
 // unconfirmed as it may have.
 func (c *Consumer) inFlightFull(now time.Time) bool {
-	l := c.flightCap.Load()
-	if l == 0 || now.Sub(time.Unix(0, c.flightAt.Load())) > flightStale {
-		return false
-	}
-	return c.sent.Load()-c.ackAt.Load() >= l
+	l, ok := c.flightLimit(now)
+	return ok && c.sent.Load()-c.ackAt.Load() >= l
 }
 
 // waitFlight blocks until the receiver may have more in flight, a control

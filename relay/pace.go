@@ -90,12 +90,16 @@ func (r *Ring) WaitDemand(ctx context.Context, lead int) error {
 // consumers checks it for them, so it never runs at the pace of consumers
 // that would not take what it makes.
 func (c *Consumer) HasRoom(lead int) bool {
-	if c.inFlightFull(time.Now()) {
-		// Its receiver has as much unconfirmed as it may: what is made
-		// for it now would wait in the ring or be skipped.
-		return false
-	}
 	r := c.r
+	if l, ok := c.flightLimit(time.Now()); ok {
+		// What it has unconfirmed and what waits for it in the ring
+		// together stay within what its receiver may have in flight:
+		// more made for it now would wait, and be skipped.
+		h := r.head.Load()
+		if c.sent.Load()-c.ackAt.Load()+h-min(c.cursor.Load(), h) >= l {
+			return false
+		}
+	}
 	l := r.held / 2
 	if lead > 0 {
 		l = uint64(lead)

@@ -98,7 +98,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			return err
 		}
 		c.flushLocal()
-		if c.inFlightFull(time.Now()) {
+		if c.flightHold(time.Now()) {
 			c.release() // the ring may reuse what we wrote last
 			frame, err := c.waitFlight(ctx, w.ctrl)
 			if err != nil {
