@@ -152,20 +152,22 @@ func (c *Consumer) inFlightFull(now time.Time) bool {
 }
 
 // waitFlight blocks until the receiver may have more in flight, a control
-// frame arrives on ctrl, or ctx ends; it returns the frame, if any.
-func (c *Consumer) waitFlight(ctx context.Context, ctrl <-chan []byte) ([]byte, error) {
+// frame arrives on ctrl, the consumer is closed (closed: the caller takes
+// next, which tells it so), or ctx ends; it returns the frame, if any.
+func (c *Consumer) waitFlight(ctx context.Context, ctrl <-chan []byte) (frame []byte, closed bool, err error) {
 	t := time.NewTimer(flightStale / 4)
 	defer t.Stop()
 	select {
 	case <-c.flightWake:
 	case <-c.done:
+		return nil, true, nil
 	case <-t.C:
 	case frame := <-ctrl:
-		return frame, nil
+		return frame, false, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
-	return nil, nil
+	return nil, false, nil
 }
 
 // Subscribe adds a consumer. By default it starts at the head: it sees the
@@ -427,6 +429,9 @@ func (c *Consumer) take() (ch *chunk, from, to uint64, res takeResult) {
 		if closed {
 			return nil, 0, 0, takeEOF
 		}
+		// A consumer waiting at the head is demand: a producer that went
+		// idle while this one was held (SetInFlight) must hear of it.
+		r.signalProducer()
 		return nil, 0, 0, takeEmpty
 	}
 	per := uint64(r.per)

@@ -100,7 +100,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		c.flushLocal()
 		if c.flightHold(time.Now()) {
 			c.release() // the ring may reuse what we wrote last
-			frame, err := c.waitFlight(ctx, w.ctrl)
+			frame, closed, err := c.waitFlight(ctx, w.ctrl)
 			if err != nil {
 				return err
 			}
@@ -109,7 +109,9 @@ func (w *Writer) Run(ctx context.Context) error {
 					return err
 				}
 			}
-			continue
+			if !closed {
+				continue
+			}
 		}
 		ch, from, to, res := c.take()
 		switch res {

@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -85,6 +87,12 @@ func run(args []string, env *cliEnv) int {
 	defer stop()
 	// After the first signal, a second one kills the process at once.
 	context.AfterFunc(ctx, stop)
+	stopProfile, err := startCPUProfile(env.getenv("ROMAP2P_CPU_PROFILE"))
+	if err != nil {
+		fmt.Fprintf(env.stderr, "romap2p: %v\n", err)
+		return exitFailure
+	}
+	defer stopProfile()
 	root := rootCommand(env)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -100,6 +108,26 @@ func run(args []string, env *cliEnv) int {
 		fmt.Fprintf(env.stderr, "%s: %s\n", name, msg)
 	}
 	return code
+}
+
+// startCPUProfile profiles the process into dir/PID.pprof when dir is set
+// (for `go tool pprof`); the returned function stops and writes it.
+func startCPUProfile(dir string) (func(), error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.pprof", os.Getpid())))
+	if err != nil {
+		return nil, fmt.Errorf("ROMAP2P_CPU_PROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ROMAP2P_CPU_PROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // rootCommand builds the command tree: one cobra command per romap2p
@@ -130,6 +158,7 @@ Environment:
   ROMAP2P_REPO     directory of the node's identity key, config and API address
   ROMAP2P_API      address of a running node's local API (for status)
   GOLOG_LOG_LEVEL  log levels, e.g. "error,roma/node=debug" (or --log-level)
+  ROMAP2P_CPU_PROFILE  directory: each process writes a CPU profile there (PID.pprof) when it exits
 
 Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.
 `)
