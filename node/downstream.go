@@ -378,6 +378,36 @@ func (c *child) leave(code protocol.GoodbyeCode, reason string) {
 	})
 }
 
+// In flight: a parent keeps at most about inFlightWindow of a child's
+// recent rate (and at least minInFlight symbols) written to its stream and
+// not yet confirmed by its credits. Without it, the stream's and the
+// connection's buffers take hundreds of KiB per stream at once: on real
+// links those sit in the bottleneck's queue for seconds (the original
+// source of Table I at 20 Mbit/s took 64 stream windows at the start, and
+// its children saw their first symbols after more than the stall timeout).
+const (
+	inFlightWindow = time.Second
+	minInFlight    = 16
+)
+
+// limitInFlight tells the child's consumer what the child's latest credit
+// frame confirms: symbols passed to its stream beyond what it reports
+// received are in flight.
+func (c *child) limitInFlight() {
+	var inflight uint64
+	for _, cr := range c.credits {
+		if p := c.cons.Passed(cr.SBN); p > cr.Base {
+			inflight += uint64(p - cr.Base)
+		}
+	}
+	frame := float64(c.s.t + protocol.SymbolHeaderLen)
+	limit := max(minInFlight, uint64(c.cons.Stats().Rate*inFlightWindow.Seconds()/frame))
+	if c.cons.SetInFlight(inflight, limit) {
+		// It may take more now: the generator makes symbols for it again.
+		c.s.down.wakeGenerator()
+	}
+}
+
 // control applies one control frame from the child; false means the
 // subscription ends (a goodbye or a malformed frame).
 func (c *child) control(f protocol.Frame) bool {
@@ -410,6 +440,7 @@ func (c *child) control(f protocol.Frame) bool {
 		if creditShowsLife(c.credits) {
 			c.showLife()
 		}
+		c.limitInFlight()
 		wake := false
 		dem := d.demand()
 		for _, cr := range c.credits {

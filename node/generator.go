@@ -215,9 +215,11 @@ func (g *generator) run(ctx context.Context) error {
 		if !ok {
 			// No child with room needs anything we have: idle until that
 			// changes (briefly when some child wants more but is busy).
+			// A child held back by what it has in flight wakes the
+			// generator when it confirms more (limitInFlight).
 			wait := 100 * time.Millisecond
 			if d.anyWanted(len(g.esi)) {
-				wait = 2 * time.Millisecond
+				wait = 10 * time.Millisecond
 			}
 			select {
 			case <-ctx.Done():

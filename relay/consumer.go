@@ -78,6 +78,96 @@ type Consumer struct {
 
 	sent, skipped, filtered, bytes, control atomic.Uint64
 	meter                                   *meter
+
+	// In flight (SetInFlight): ackAt is the value of sent the receiver is
+	// known to have taken, flightCap the most symbols it may have beyond
+	// that (0: no limit), flightAt when that was last told (unix ns).
+	ackAt, flightCap atomic.Uint64
+	flightAt         atomic.Int64
+	flightWake       chan struct{}
+	flightHeld       bool // the writer waits for half the limit (flightHold)
+}
+
+// flightStale is how long a receiver's last report of what it took holds
+// the writer back: a receiver that stops reporting is no longer limited.
+const flightStale = time.Second
+
+// SetInFlight tells the consumer how many of the symbols it sent the
+// receiver has not confirmed yet (inflight), and how many it may have
+// unconfirmed at most (limit; 0 for no limit). A Writer sends nothing new
+// while that many are unconfirmed: symbols then wait in the ring (and are
+// skipped once the ring moves on) instead of in the stream's buffers, so
+// forward-when-feasible sees what the receiver can take now, not what the
+// buffers between the two can hold.
+//
+// It reports whether the limit held the consumer back and no longer does.
+func (c *Consumer) SetInFlight(inflight, limit uint64) (opened bool) {
+	now := time.Now()
+	was := c.inFlightFull(now)
+	sent := c.sent.Load()
+	c.ackAt.Store(sent - min(inflight, sent))
+	c.flightCap.Store(limit)
+	c.flightAt.Store(now.UnixNano())
+	select {
+	case c.flightWake <- struct{}{}:
+	default:
+	}
+	return was && !c.inFlightFull(now)
+}
+
+// flightLimit returns how many symbols the receiver may have unconfirmed,
+// and false when nothing limits it (no report, or a stale one).
+func (c *Consumer) flightLimit(now time.Time) (uint64, bool) {
+	l := c.flightCap.Load()
+	if l == 0 || now.Sub(time.Unix(0, c.flightAt.Load())) > flightStale {
+		return 0, false
+	}
+	return l, true
+}
+
+// flightHold reports whether the writer must wait for the receiver to
+// confirm more. Once held, it waits until half the limit is free, so that
+// it writes in batches rather than a symbol per confirmation (each write
+// costs a frame, a record and a system call). Writer goroutine only.
+func (c *Consumer) flightHold(now time.Time) bool {
+	l, ok := c.flightLimit(now)
+	if !ok {
+		c.flightHeld = false
+		return false
+	}
+	inflight := c.sent.Load() - c.ackAt.Load()
+	if c.flightHeld {
+		c.flightHeld = inflight > l/2
+		return c.flightHeld
+	}
+	c.flightHeld = inflight >= l
+	return c.flightHeld
+}
+
+// inFlightFull reports whether the receiver has as many symbols
+// unconfirmed as it may have.
+func (c *Consumer) inFlightFull(now time.Time) bool {
+	l, ok := c.flightLimit(now)
+	return ok && c.sent.Load()-c.ackAt.Load() >= l
+}
+
+// waitFlight blocks until the receiver may have more in flight, a control
+// frame arrives on ctrl, the consumer is closed (closed: the caller takes
+// next, which tells it so), or ctx ends; it returns the frame, if any.
+func (c *Consumer) waitFlight(ctx context.Context, ctrl <-chan []byte) (frame []byte, closed bool, err error) {
+	t := time.NewTimer(flightStale / 4)
+	defer t.Stop()
+	select {
+	case <-c.flightWake:
+	case <-c.done:
+		return nil, true, nil
+	case <-t.C:
+	case frame := <-ctrl:
+		return frame, false, nil
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	return nil, false, nil
 }
 
 // Subscribe adds a consumer. By default it starts at the head: it sees the
@@ -91,12 +181,13 @@ func (r *Ring) Subscribe(opts ...ConsumerOption) (*Consumer, error) {
 		return nil, fmt.Errorf("relay: subscribe: invalid stripe (k=%d, i=%d)", cfg.stripeK, cfg.stripeI)
 	}
 	c := &Consumer{
-		r:        r,
-		sink:     cfg.sink,
-		lossless: cfg.sink || r.backPressure,
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		meter:    newMeter(time.Now()),
+		r:          r,
+		sink:       cfg.sink,
+		lossless:   cfg.sink || r.backPressure,
+		wake:       make(chan struct{}, 1),
+		flightWake: make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		meter:      newMeter(time.Now()),
 	}
 	c.stripe.Store(uint64(cfg.stripeK)<<32 | uint64(cfg.stripeI))
 	r.mu.Lock()
@@ -338,6 +429,9 @@ func (c *Consumer) take() (ch *chunk, from, to uint64, res takeResult) {
 		if closed {
 			return nil, 0, 0, takeEOF
 		}
+		// A consumer waiting at the head is demand: a producer that went
+		// idle while this one was held (SetInFlight) must hear of it.
+		r.signalProducer()
 		return nil, 0, 0, takeEmpty
 	}
 	per := uint64(r.per)

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Generator fills dst (T bytes) with a fresh symbol and returns its source
@@ -83,12 +84,22 @@ func (r *Ring) WaitDemand(ctx context.Context, lead int) error {
 }
 
 // HasRoom reports whether the consumer is fewer than lead symbols behind the
-// head (lead <= 0 means half the ring): a symbol committed now would reach
-// it rather than be skipped. A producer that generates for particular
+// head (lead <= 0 means half the ring) and its receiver may take more now
+// (SetInFlight): a symbol committed now would reach it rather than be
+// skipped. A producer that generates for particular
 // consumers checks it for them, so it never runs at the pace of consumers
 // that would not take what it makes.
 func (c *Consumer) HasRoom(lead int) bool {
 	r := c.r
+	if l, ok := c.flightLimit(time.Now()); ok {
+		// What it has unconfirmed and what waits for it in the ring
+		// together stay within what its receiver may have in flight:
+		// more made for it now would wait, and be skipped.
+		h := r.head.Load()
+		if c.sent.Load()-c.ackAt.Load()+h-min(c.cursor.Load(), h) >= l {
+			return false
+		}
+	}
 	l := r.held / 2
 	if lead > 0 {
 		l = uint64(lead)
@@ -105,8 +116,9 @@ func (r *Ring) demand(lead uint64) bool {
 		return true
 	}
 	h := r.head.Load()
+	now := time.Now()
 	for _, c := range *r.consumers.Load() {
-		if !c.sink && h-min(c.cursor.Load(), h) < lead {
+		if !c.sink && h-min(c.cursor.Load(), h) < lead && !c.inFlightFull(now) {
 			return true
 		}
 	}

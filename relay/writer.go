@@ -98,6 +98,21 @@ func (w *Writer) Run(ctx context.Context) error {
 			return err
 		}
 		c.flushLocal()
+		if c.flightHold(time.Now()) {
+			c.release() // the ring may reuse what we wrote last
+			frame, closed, err := c.waitFlight(ctx, w.ctrl)
+			if err != nil {
+				return err
+			}
+			if frame != nil {
+				if err := w.writeControl(frame); err != nil {
+					return err
+				}
+			}
+			if !closed {
+				continue
+			}
+		}
 		ch, from, to, res := c.take()
 		switch res {
 		case takeData:
