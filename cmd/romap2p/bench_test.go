@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,8 +67,45 @@ func TestBenchCodecKernels(t *testing.T) {
 	if !strings.Contains(out.String(), "kernels   portable") {
 		t.Errorf("output does not name the tier: %q", out.String())
 	}
-	env.getenv = func(string) string { return "no-such-tier" }
+	env.getenv = func(k string) string {
+		if k == fountain.KernelsEnv {
+			return "no-such-tier"
+		}
+		return ""
+	}
 	if code := run([]string{"bench", "codec", "--size", "64KiB"}, env); code != exitUsage {
 		t.Errorf("unknown tier in the environment: exit %d", code)
+	}
+}
+
+// ROMAP2P_CPU_PROFILE makes a process write its CPU profile when it exits;
+// a directory that cannot take it is an error before anything runs.
+func TestCPUProfileEnv(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	env := &cliEnv{stdout: &out, stderr: &errb, getenv: func(k string) string {
+		if k == "ROMAP2P_CPU_PROFILE" {
+			return dir
+		}
+		return ""
+	}}
+	if code := run([]string{"bench", "codec", "--size", "64KiB", "--symbol", "1024"}, env); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.pprof"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("profiles %v (%v)", files, err)
+	}
+	if st, err := os.Stat(files[0]); err != nil || st.Size() == 0 {
+		t.Fatalf("profile %s: %v", files[0], err)
+	}
+	env.getenv = func(k string) string {
+		if k == "ROMAP2P_CPU_PROFILE" {
+			return filepath.Join(dir, "missing", "dir")
+		}
+		return ""
+	}
+	if code := run([]string{"bench", "codec", "--size", "64KiB"}, env); code != exitFailure {
+		t.Errorf("unusable profile directory: exit %d", code)
 	}
 }
