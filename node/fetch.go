@@ -154,7 +154,7 @@ func (n *Node) findManifestOnce(ctx context.Context, c cid.Cid, cfg *getConfig) 
 		}
 		return m, mb, true
 	}
-	for _, list := range [][]peer.AddrInfo{cfg.parents, cfg.peers, n.cfg.bootstrap} {
+	for _, list := range [][]peer.AddrInfo{cfg.parents, cfg.peers, n.cfg.bootstrap, n.connectedServers()} {
 		for _, ai := range list {
 			if m, mb, ok := try(ai); ok {
 				return m, mb, nil
@@ -178,6 +178,26 @@ func (n *Node) findManifestOnce(ctx context.Context, c cid.Cid, cfg *getConfig) 
 		return nil, nil, fmt.Errorf("%w: %s (last error: %v)", ErrNoPeers, c, lastErr)
 	}
 	return nil, nil, fmt.Errorf("%w: %s", ErrNoPeers, c)
+}
+
+// maxAskConnected bounds how many connected peers a lookup asks directly.
+const maxAskConnected = 32
+
+// connectedServers returns peers the host is connected to that speak
+// romap2p's manifest protocol (as identify told): on an embedder's host
+// they are asked directly, before (and while) the content router finds
+// providers.
+func (n *Node) connectedServers() []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, p := range n.host.Network().Peers() {
+		if len(out) == maxAskConnected {
+			break
+		}
+		if ok, err := n.host.Peerstore().SupportsProtocols(p, protocol.ManifestID); err == nil && len(ok) > 0 {
+			out = append(out, peer.AddrInfo{ID: p})
+		}
+	}
+	return out
 }
 
 // fetchManifest fetches and verifies the manifest of c from one peer.

@@ -197,7 +197,7 @@ func (tc *treeCache) fetch(ctx context.Context, p peer.ID, want protocol.BlockSe
 	n := s.node
 	ctx, cancel := context.WithTimeout(ctx, s.tuning().HandshakeTimeout)
 	defer cancel()
-	st, err := n.host.NewStream(ctx, p, protocol.TreeID)
+	st, err := n.newStream(ctx, p, protocol.TreeID)
 	if err != nil {
 		return fmt.Errorf("open tree stream to %s: %w", p, err)
 	}
