@@ -250,13 +250,20 @@ func (s *spillStore) addFrom(sbn int, esi uint32, sym []byte, from peer.ID) (int
 	if b.error != nil {
 		return b.n, b.error
 	}
-	if from != "" && int(esi) >= b.k {
-		if b.from == nil {
-			b.from = make(map[uint32]peer.ID)
-		}
-		b.from[esi] = from
-	}
+	b.noteFromLocked(esi, from)
 	return s.addLocked(sbn, b, esi, sym)
+}
+
+// noteFromLocked records the sender of repair symbol esi (b.mu held);
+// source symbols and unnamed senders are not recorded.
+func (b *spillBlock) noteFromLocked(esi uint32, from peer.ID) {
+	if from == "" || int(esi) < b.k {
+		return
+	}
+	if b.from == nil {
+		b.from = make(map[uint32]peer.ID)
+	}
+	b.from[esi] = from
 }
 
 // addLocked stores one record (b.mu held).
@@ -372,7 +379,7 @@ func (s *spillStore) count(sbn int) int {
 
 // image returns block sbn's source symbols in place, K*T bytes, when every
 // one of them is held in memory: the block itself, padded. It stays valid
-// until finish or discard (which only the decoder calls).
+// until finish or rewrite (which only the decoder calls).
 func (s *spillStore) image(sbn int) ([]byte, bool) {
 	b := s.blocks[sbn]
 	b.mu.Lock()
@@ -409,7 +416,7 @@ func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte, from pee
 	b.mu.Unlock()
 
 	// Symbols already held are never rewritten (the decoder that reads
-	// them is the one that would finish, discard or rewrite the block), so
+	// them is the one that would finish or rewrite the block), so
 	// they can be read unlocked.
 	for w, word := range bits {
 		for ; word != 0; word &= word - 1 {
@@ -445,7 +452,7 @@ func (s *spillStore) read(sbn, max int, fn func(esi uint32, sym []byte, from pee
 
 // rewrite keeps only the records of block sbn for which keep returns true
 // (arguments as for read) and forgets the others: their ESIs may arrive
-// again. Only the decoder calls it, as it calls discard.
+// again. Only the decoder calls it.
 func (s *spillStore) rewrite(sbn int, keep func(esi uint32, sym []byte, from peer.ID, disk bool) bool) error {
 	type record struct {
 		esi  uint32
@@ -476,12 +483,7 @@ func (s *spillStore) rewrite(sbn int, keep func(esi uint32, sym []byte, from pee
 	}
 	for i, r := range recs {
 		b.seen.add(r.esi)
-		if r.from != "" && int(r.esi) >= b.k {
-			if b.from == nil {
-				b.from = make(map[uint32]peer.ID)
-			}
-			b.from[r.esi] = r.from
-		}
+		b.noteFromLocked(r.esi, r.from)
 		if _, err := s.addLocked(sbn, b, r.esi, data[i*s.t:(i+1)*s.t]); err != nil {
 			return err
 		}
@@ -502,21 +504,6 @@ func (s *spillStore) finish(sbn int) {
 	s.giveMem(b.mem)
 	s.giveMem(b.img)
 	b.f, b.w, b.seen, b.mem, b.img, b.imgBits, b.from = nil, nil, nil, nil, nil, nil, nil
-}
-
-// discard forgets every symbol of block sbn (they decoded to a block that
-// failed its hash: at least one was bad) and starts the block afresh.
-func (s *spillStore) discard(sbn int) error {
-	b := s.blocks[sbn]
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.f == nil {
-		return nil
-	}
-	if err := b.resetLocked(); err != nil {
-		return fmt.Errorf("spill block %d: %w", sbn, err)
-	}
-	return nil
 }
 
 // resetLocked empties the block's records (b.mu held).

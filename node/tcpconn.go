@@ -30,12 +30,12 @@ import (
 
 // newStream opens a stream for pid to p on a TCP connection.
 func (n *Node) newStream(ctx context.Context, p peer.ID, pid libp2pproto.ID) (network.Stream, error) {
-	if c := tcpConnOf(n.host.Network().ConnsToPeer(p)); c != nil {
-		return openOn(ctx, c, pid)
-	}
 	if n.tcp == nil {
 		// Our own host: TCP only.
 		return n.host.NewStream(ctx, p, pid)
+	}
+	if c := tcpConnOf(n.host.Network().ConnsToPeer(p)); c != nil {
+		return openOn(ctx, c, pid)
 	}
 	if c := n.tcp.get(p); c != nil {
 		if st, err := openOn(ctx, c, pid); err == nil {

@@ -102,24 +102,24 @@ const flightStale = time.Second
 //
 // It reports whether the limit held the consumer back and no longer does.
 func (c *Consumer) SetInFlight(inflight, limit uint64) (opened bool) {
-	now := time.Now()
-	was := c.inFlightFull(now)
+	was := c.inFlightFull()
 	sent := c.sent.Load()
 	c.ackAt.Store(sent - min(inflight, sent))
 	c.flightCap.Store(limit)
-	c.flightAt.Store(now.UnixNano())
+	c.flightAt.Store(time.Now().UnixNano())
 	select {
 	case c.flightWake <- struct{}{}:
 	default:
 	}
-	return was && !c.inFlightFull(now)
+	return was && !c.inFlightFull()
 }
 
 // flightLimit returns how many symbols the receiver may have unconfirmed,
-// and false when nothing limits it (no report, or a stale one).
-func (c *Consumer) flightLimit(now time.Time) (uint64, bool) {
+// and false when nothing limits it (no report, or a stale one). It reads
+// the clock only when a limit was set: producers call it per symbol.
+func (c *Consumer) flightLimit() (uint64, bool) {
 	l := c.flightCap.Load()
-	if l == 0 || now.Sub(time.Unix(0, c.flightAt.Load())) > flightStale {
+	if l == 0 || time.Since(time.Unix(0, c.flightAt.Load())) > flightStale {
 		return 0, false
 	}
 	return l, true
@@ -129,8 +129,8 @@ func (c *Consumer) flightLimit(now time.Time) (uint64, bool) {
 // confirm more. Once held, it waits until half the limit is free, so that
 // it writes in batches rather than a symbol per confirmation (each write
 // costs a frame, a record and a system call). Writer goroutine only.
-func (c *Consumer) flightHold(now time.Time) bool {
-	l, ok := c.flightLimit(now)
+func (c *Consumer) flightHold() bool {
+	l, ok := c.flightLimit()
 	if !ok {
 		c.flightHeld = false
 		return false
@@ -146,8 +146,8 @@ func (c *Consumer) flightHold(now time.Time) bool {
 
 // inFlightFull reports whether the receiver has as many symbols
 // unconfirmed as it may have.
-func (c *Consumer) inFlightFull(now time.Time) bool {
-	l, ok := c.flightLimit(now)
+func (c *Consumer) inFlightFull() bool {
+	l, ok := c.flightLimit()
 	return ok && c.sent.Load()-c.ackAt.Load() >= l
 }
 

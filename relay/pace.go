@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // Generator fills dst (T bytes) with a fresh symbol and returns its source
@@ -91,7 +90,7 @@ func (r *Ring) WaitDemand(ctx context.Context, lead int) error {
 // that would not take what it makes.
 func (c *Consumer) HasRoom(lead int) bool {
 	r := c.r
-	if l, ok := c.flightLimit(time.Now()); ok {
+	if l, ok := c.flightLimit(); ok {
 		// What it has unconfirmed and what waits for it in the ring
 		// together stay within what its receiver may have in flight:
 		// more made for it now would wait, and be skipped.
@@ -116,9 +115,8 @@ func (r *Ring) demand(lead uint64) bool {
 		return true
 	}
 	h := r.head.Load()
-	now := time.Now()
 	for _, c := range *r.consumers.Load() {
-		if !c.sink && h-min(c.cursor.Load(), h) < lead && !c.inFlightFull(now) {
+		if !c.sink && h-min(c.cursor.Load(), h) < lead && !c.inFlightFull() {
 			return true
 		}
 	}

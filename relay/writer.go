@@ -98,7 +98,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			return err
 		}
 		c.flushLocal()
-		if c.flightHold(time.Now()) {
+		if c.flightHold() {
 			c.release() // the ring may reuse what we wrote last
 			frame, closed, err := c.waitFlight(ctx, w.ctrl)
 			if err != nil {
