@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -13,159 +12,12 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/romap2p/romap2p/internal/hostile"
 	"github.com/romap2p/romap2p/internal/shaper"
-	"github.com/romap2p/romap2p/protocol"
 )
 
 // sabotageTimeout bounds one swarm run.
 var sabotageTimeout = 3 * time.Minute
-
-// sabotage is what a saboteur corrupts among the symbols it sends.
-type sabotage int
-
-const (
-	sabotageNone   sabotage = iota // an honest peer in the saboteur's place
-	sabotageAll                    // every symbol
-	sabotageSome                   // one symbol in a hundred
-	sabotageRepair                 // repair symbols only
-	sabotageRelay                  // every symbol, as a relay still fetching, once it has children
-)
-
-func (m sabotage) String() string {
-	return [...]string{"honest", "all", "1%", "repair", "relay"}[m]
-}
-
-// saboteur corrupts symbol frames on the streams a node feeds to its
-// children (the writer the node's shaper hook wraps), keeping every frame
-// well-formed: the first payload byte of a chosen symbol is flipped. It
-// exists in tests only.
-type saboteur struct {
-	mode sabotage
-	t    int
-	k    func(sbn uint8) uint32 // K of a block (nil until the content is known)
-
-	mu      sync.Mutex
-	count   int
-	victims map[peer.ID]time.Time // first corrupt source symbol sent to each peer
-	bad     int
-}
-
-func newSaboteur(mode sabotage, t int) *saboteur {
-	return &saboteur{mode: mode, t: t, victims: make(map[peer.ID]time.Time)}
-}
-
-// corrupts decides for one symbol; source reports whether it is a source
-// symbol.
-func (sb *saboteur) corrupts(to peer.ID, sbn uint8, esi uint32) bool {
-	source := sb.k != nil && esi < sb.k(sbn)
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	sb.count++
-	bad := false
-	switch sb.mode {
-	case sabotageAll, sabotageRelay:
-		bad = true
-	case sabotageSome:
-		bad = sb.count%100 == 0
-	case sabotageRepair:
-		bad = sb.k != nil && !source
-	}
-	if bad {
-		sb.bad++
-		if _, ok := sb.victims[to]; !ok && source {
-			sb.victims[to] = time.Now()
-		}
-	}
-	return bad
-}
-
-// victimList returns the peers sent a corrupt source symbol, and when first.
-func (sb *saboteur) victimList() map[peer.ID]time.Time {
-	sb.mu.Lock()
-	defer sb.mu.Unlock()
-	out := make(map[peer.ID]time.Time, len(sb.victims))
-	for p, at := range sb.victims {
-		out[p] = at
-	}
-	return out
-}
-
-// corruptWriter parses the frames written to one child and flips the first
-// payload byte of the symbols the saboteur chooses. It copies what it is
-// given (the writer hands it ring memory shared with other children).
-type corruptWriter struct {
-	sb  *saboteur
-	to  peer.ID
-	w   io.Writer
-	buf []byte
-
-	phase   int // 0 frame type, 1 symbol header, 2 symbol payload, 3 control length, 4 control payload
-	hdr     [protocol.SymbolHeaderLen - 1]byte
-	hdrN    int
-	need    int
-	first   bool
-	corrupt bool
-	length  uint64
-	shift   uint
-}
-
-func (c *corruptWriter) Write(p []byte) (int, error) {
-	out := append(c.buf[:0], p...)
-	c.buf = out
-	for i := 0; i < len(out); {
-		switch c.phase {
-		case 0:
-			if out[i] == byte(protocol.FrameSymbol) {
-				c.phase, c.hdrN = 1, 0
-			} else {
-				c.phase, c.length, c.shift = 3, 0, 0
-			}
-			i++
-		case 1:
-			c.hdr[c.hdrN] = out[i]
-			c.hdrN++
-			i++
-			if c.hdrN == len(c.hdr) {
-				v := binary.BigEndian.Uint32(c.hdr[:])
-				c.corrupt = c.sb.corrupts(c.to, uint8(v>>24), v&protocol.MaxESI)
-				c.phase, c.need, c.first = 2, c.sb.t, true
-			}
-		case 2:
-			n := min(c.need, len(out)-i)
-			if c.corrupt && c.first && n > 0 {
-				out[i] ^= 0x5a
-				c.first = false
-			}
-			c.need -= n
-			i += n
-			if c.need == 0 {
-				c.phase = 0
-			}
-		case 3:
-			b := out[i]
-			i++
-			c.length |= uint64(b&0x7f) << c.shift
-			c.shift += 7
-			if b&0x80 == 0 {
-				c.phase, c.need = 4, int(c.length)
-				if c.need == 0 {
-					c.phase = 0
-				}
-			}
-		case 4:
-			n := min(c.need, len(out)-i)
-			c.need -= n
-			i += n
-			if c.need == 0 {
-				c.phase = 0
-			}
-		}
-	}
-	if _, err := c.w.Write(out); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
 
 // sabotageRun is one swarm: a source whose uplink is capped, the peer under
 // test (saboteur or honest) and honest receivers that learn of both.
@@ -177,14 +29,14 @@ type sabotageRun struct {
 	last    time.Duration // latest blame, from the receivers' start
 }
 
-func runSabotage(t *testing.T, mode sabotage, relay, strict bool, stripes, receivers int, size int64) sabotageRun {
+func runSabotage(t *testing.T, mode hostile.Sabotage, relay, strict bool, stripes, receivers int, size int64) sabotageRun {
 	t.Helper()
 	dir := t.TempDir()
 	path, want := writeRandomFile(t, dir, size, 20)
 	nw := shaper.NewNetwork()
 	var srcID peer.ID
 	var mu sync.Mutex
-	sb := newSaboteur(mode, DefaultSymbolSize)
+	sb := hostile.NewSaboteur(mode, DefaultSymbolSize)
 	var sabID peer.ID
 	shape := func(from, to peer.ID, w io.Writer) io.Writer {
 		mu.Lock()
@@ -193,8 +45,8 @@ func runSabotage(t *testing.T, mode sabotage, relay, strict bool, stripes, recei
 		if isSrc {
 			return nw.Writer(from.String(), to.String(), w)
 		}
-		if isSab && mode != sabotageNone {
-			return &corruptWriter{sb: sb, to: to, w: w}
+		if isSab {
+			return sb.Writer(to, w)
 		}
 		return w
 	}
@@ -215,9 +67,7 @@ func runSabotage(t *testing.T, mode sabotage, relay, strict bool, stripes, recei
 		t.Fatal(err)
 	}
 	oti := src.session(c).oti
-	sb.mu.Lock()
-	sb.k = func(sbn uint8) uint32 { return uint32(oti.BlockSymbols(int(sbn))) }
-	sb.mu.Unlock()
+	sb.SetBlockSymbols(func(sbn uint8) uint32 { return uint32(oti.BlockSymbols(int(sbn))) })
 
 	sabErr := make(chan error, 1)
 	if relay {
@@ -251,14 +101,14 @@ func runSabotage(t *testing.T, mode sabotage, relay, strict bool, stripes, recei
 	if err := <-sabErr; err != nil {
 		t.Errorf("the peer under test: %v", err)
 	}
-	victims := sb.victimList()
+	victims := sb.Victims()
 	for i, n := range recv {
 		if got := fileHash(t, filepath.Join(dir, "out", fmt.Sprint(i))); got != want {
 			t.Errorf("%s: receiver %d: output differs", mode, i)
 		}
 		s := n.session(c)
 		for _, bl := range s.blamed.list() {
-			if bl.Peer != sabID || mode == sabotageNone {
+			if bl.Peer != sabID || mode == hostile.Honest {
 				t.Errorf("%s: receiver %d blamed honest peer %s: %s", mode, i, bl.Peer, bl.Reason)
 				continue
 			}
@@ -280,9 +130,7 @@ func runSabotage(t *testing.T, mode sabotage, relay, strict bool, stripes, recei
 			t.Errorf("%s: %s blamed %v", mode, n.host.ID(), bl)
 		}
 	}
-	sb.mu.Lock()
-	bad := sb.bad
-	sb.mu.Unlock()
+	_, bad := sb.Counts()
 	t.Logf("%-6s %d stripes: %d receivers done in %v; %d corrupt symbols sent, %d victims of corrupt source symbols, %d receivers blamed the saboteur, slowest blame %v after the first corrupt source symbol, last blame %v after the start",
 		mode, stripes, receivers, run.took.Round(time.Millisecond), bad, run.victims, run.blamed, run.slowest.Round(time.Millisecond), run.last.Round(time.Millisecond))
 	return run
@@ -307,27 +155,32 @@ func TestSabotage(t *testing.T) {
 		receivers = 3
 	}
 	type sabCase struct {
-		mode    sabotage
+		mode    hostile.Sabotage
+		relay   bool
 		stripes int
 		strict  bool
 	}
 	var cases []sabCase
+	modes := []sabCase{{mode: hostile.CorruptAll}, {mode: hostile.CorruptSome}, {mode: hostile.CorruptRepair}, {mode: hostile.CorruptAll, relay: true}}
 	for _, stripes := range []int{8, 1} {
-		for _, mode := range []sabotage{sabotageAll, sabotageSome, sabotageRepair, sabotageRelay} {
-			cases = append(cases, sabCase{mode, stripes, true})
+		for _, m := range modes {
+			cases = append(cases, sabCase{m.mode, m.relay, stripes, true})
 		}
 	}
 	// The default: relays forward the repair symbols they receive.
-	for _, mode := range []sabotage{sabotageAll, sabotageSome, sabotageRepair, sabotageRelay} {
-		cases = append(cases, sabCase{mode, 8, false})
+	for _, m := range modes {
+		cases = append(cases, sabCase{m.mode, m.relay, 8, false})
 	}
 	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%s/stripes=%d/strict=%v", tc.mode, tc.stripes, tc.strict), func(t *testing.T) {
-			relay := tc.mode == sabotageRelay
-			bad := runSabotage(t, tc.mode, relay, tc.strict, tc.stripes, receivers, size)
-			honest := runSabotage(t, sabotageNone, relay, tc.strict, tc.stripes, receivers, size)
+		name := tc.mode.String()
+		if tc.relay {
+			name = "relay-" + name
+		}
+		t.Run(fmt.Sprintf("%s/stripes=%d/strict=%v", name, tc.stripes, tc.strict), func(t *testing.T) {
+			bad := runSabotage(t, tc.mode, tc.relay, tc.strict, tc.stripes, receivers, size)
+			honest := runSabotage(t, hostile.Honest, tc.relay, tc.strict, tc.stripes, receivers, size)
 			t.Logf("%s, %d stripes, strict repair %v: %v with the saboteur, %v with an honest peer in its place (%.2fx)",
-				tc.mode, tc.stripes, tc.strict, bad.took.Round(time.Millisecond), honest.took.Round(time.Millisecond), bad.took.Seconds()/honest.took.Seconds())
+				name, tc.stripes, tc.strict, bad.took.Round(time.Millisecond), honest.took.Round(time.Millisecond), bad.took.Seconds()/honest.took.Seconds())
 		})
 	}
 }

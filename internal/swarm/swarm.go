@@ -68,6 +68,12 @@ type Config struct {
 	Dir string
 	// Seed selects the content of the random file.
 	Seed uint64
+
+	// wrap, when set, wraps every shaped symbols stream: the sending
+	// host's name, the receiving peer and the shaped writer. Tests in this
+	// package use it to put a saboteur in a host's place; nothing outside
+	// the package can reach it.
+	wrap func(from string, to peer.ID, w io.Writer) io.Writer
 }
 
 // Option configures Start and Run.
@@ -364,7 +370,11 @@ func (s *Swarm) shape(from, to peer.ID, w io.Writer) io.Writer {
 		log.Warnw("unshaped stream between unknown peers", "from", from, "to", to)
 		return w
 	}
-	return s.nw.Writer(f, t, w)
+	w = s.nw.Writer(f, t, w)
+	if s.cfg.wrap != nil {
+		w = s.cfg.wrap(f, to, w)
+	}
+	return w
 }
 
 // fetch runs one receiver: it waits for the join time, downloads, and
