@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,6 +246,7 @@ type fetchState struct {
 	reader   *os.File // the partial output opened for reading, for the generator
 	spill    *spillStore
 	sink     *relay.Consumer
+	via      *viaBook // who handed over each unnamed repair symbol
 
 	need []atomic.Int32 // symbols to hold before the next decode attempt, per block
 
@@ -277,6 +279,7 @@ func openFetch(s *session, out string, cfg *getConfig) (*fetchState, error) {
 		need:       make([]atomic.Int32, s.numBlocks()),
 		creditKick: make(chan struct{}, 1),
 		decoding:   make([]atomic.Bool, s.numBlocks()),
+		via:        newViaBook(s.numBlocks()),
 		decodeCh:   make(chan int, s.numBlocks()),
 		started:    time.Now(),
 	}
@@ -565,7 +568,9 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		f.needMore(b, have+max(1, int(s.ks[b])-g.used()))
 		return nil
 	}
+	forwarded := false
 	if !s.checkDecoded(b, out, g.has) {
+		forwarded = true
 		alt, altDec := f.resolve(b, buf, have, g)
 		if alt == nil {
 			return nil
@@ -575,7 +580,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		}
 		out, dec = alt, altDec
 	}
-	f.compareRepair(b, dec)
+	f.compareRepair(b, dec, forwarded)
 	if _, err := f.part.WriteAt(out, s.oti.BlockOffset(b)); err != nil {
 		return fmt.Errorf("write block %d: %w", b, err)
 	}
@@ -593,6 +598,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		}
 	})
 	f.spill.finish(b)
+	f.via.finish(b)
 	if err := f.saveState(set); err != nil {
 		return err
 	}
@@ -633,9 +639,9 @@ func (f *fetchState) needMore(b, n int) {
 // gathered is what one decoding attempt read from a block's spill file.
 type gathered struct {
 	checked []uint64 // source ESIs used that were checked (on arrival, or read back with the tree)
-	// senders counts the repair symbols used per sender ("" for those
-	// read back from local storage).
-	senders map[peer.ID]int
+	// senders counts the repair symbols used per source: named sender,
+	// forwarding relay, or none (those read back from local storage).
+	senders map[repairSource]int
 	sources int      // source symbols used
 	bad     []uint32 // stored source symbols that failed their tree
 }
@@ -665,16 +671,18 @@ func (g *gathered) has(esi uint32) bool {
 }
 
 // attempt assembles or decodes block b from up to have of its symbols,
-// leaving out the repair symbols of blamed peers and of the senders use
-// (when not nil) rejects. out is the block (buf, or the spill's in-place image), nil when
+// leaving out the repair symbols of blamed peers, those forwarded by
+// blamed or distrusted relays, and those of the sources use (when not nil)
+// rejects. out is the block (buf, or the spill's in-place image), nil when
 // the symbols do not determine it yet; dec, when not nil, is the decoder
 // that solved it (the caller releases it).
-func (f *fetchState) attempt(b int, buf []byte, have int, use func(peer.ID) bool) (out []byte, dec *fountain.BlockDecoder, g gathered, err error) {
+func (f *fetchState) attempt(b int, buf []byte, have int, use func(repairSource) bool) (out []byte, dec *fountain.BlockDecoder, g gathered, err error) {
 	s := f.s
 	k := s.ks[b]
 	tree := s.trees.get(uint8(b))
 	g.checked = make([]uint64, (k+63)/64)
-	g.senders = make(map[peer.ID]int)
+	g.senders = make(map[repairSource]int)
+	vias := f.via.snapshot(b)
 	if use == nil && s.oti.N == 1 {
 		if img, ok := f.spill.image(b); ok {
 			// Every source symbol is here, in place, checked on arrival (a
@@ -700,10 +708,14 @@ func (f *fetchState) attempt(b int, buf []byte, have int, use func(peer.ID) bool
 				g.sources++
 				return fn(esi, sym)
 			}
-			if (use != nil && !use(from)) || (from != "" && s.isBlamed(from)) {
+			src := repairSource{peer: from}
+			if from == "" && vias[esi] != "" {
+				src = repairSource{peer: vias[esi], via: true}
+			}
+			if (use != nil && !use(src)) || f.excluded(src) {
 				return nil
 			}
-			g.senders[from]++
+			g.senders[src]++
 			return fn(esi, sym)
 		})
 	}
@@ -711,7 +723,7 @@ func (f *fetchState) attempt(b int, buf []byte, have int, use func(peer.ID) bool
 		// Every source symbol is here (some on disk): they are the block,
 		// placed by ESI; nothing to solve.
 		t := s.t
-		g.senders = make(map[peer.ID]int)
+		g.senders = make(map[repairSource]int)
 		err := read(func(esi uint32, sym []byte) error {
 			if esi < k {
 				copy(buf[int(esi)*t:], sym)
@@ -750,23 +762,36 @@ func (f *fetchState) attempt(b int, buf []byte, have int, use func(peer.ID) bool
 }
 
 // resolve finds out, when block b decoded to bytes that fail its hash,
-// whose repair symbols were wrong (source symbols are checked). It decodes
-// again leaving out one sender's repair symbols at a time; then, for every
-// sender whose repair symbols together with the source symbols are enough,
-// with that sender's repair symbols alone: had they all been right, the
-// only block they determine is the right one, so a failure proves that
-// sender wrong. It returns the first block that checks out, with the
-// decoder that solved it. When nothing settles it, it keeps every symbol
-// and waits until the sender that sent the most repair symbols has sent
-// enough to be tried alone.
+// whose repair symbols were wrong (source symbols are checked). The repair
+// symbols are grouped by source: each named sender, each relay that
+// forwarded unnamed ones, and those read back from local storage. It
+// decodes again leaving out one group at a time; then, for every group
+// whose repair symbols together with the source symbols are enough, with
+// that group alone: had they all been right, the only block they determine
+// is the right one, so a failure proves the group wrong (a named sender is
+// blamed, a forwarding relay distrusted for repair symbols, stored ones
+// dropped). It returns the first block that checks out, with the decoder
+// that solved it. When nothing settles it, it keeps every symbol and waits
+// until the largest group can be tried alone.
 func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *fountain.BlockDecoder) {
 	s := f.s
 	k := int(s.ks[b])
-	senders := make([]peer.ID, 0, len(g.senders))
+	senders := make([]repairSource, 0, len(g.senders))
 	for p := range g.senders {
 		senders = append(senders, p)
 	}
-	slices.Sort(senders)
+	slices.SortFunc(senders, func(x, y repairSource) int {
+		if c := strings.Compare(string(x.peer), string(y.peer)); c != 0 {
+			return c
+		}
+		if x.via == y.via {
+			return 0
+		}
+		if x.via {
+			return 1
+		}
+		return -1
+	})
 	if unchecked := g.sources - g.checkedCount(); unchecked > 0 && s.trees.get(uint8(b)) == nil {
 		// Stored source symbols that could not be checked (no tree data
 		// from anyone yet) may be the wrong ones: dropped, blamed on no
@@ -778,16 +803,16 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 		f.needMore(b, f.spill.count(b)+1)
 		return nil, nil
 	}
-	if len(senders) == 1 && senders[0] != "" {
-		// One peer's repair symbols with checked source symbols: had they
-		// all been right, the only block they determine is the right one.
-		// That peer is proven wrong.
-		s.badSymbols.Add(1)
-		s.blame(senders[0], fmt.Sprintf("its repair symbols of block %d decode, with checked source symbols, to a block that fails its hash", b))
+	wrong := fmt.Sprintf("its repair symbols of block %d decode, with checked source symbols, to a block that fails its hash", b)
+	if len(senders) == 1 && senders[0].peer != "" {
+		// One source's repair symbols with checked source symbols: had
+		// they all been right, the only block they determine is the right
+		// one. That source is proven wrong.
+		f.convict(b, senders[0], wrong)
 		f.needMore(b, have+max(1, k-g.sources))
 		return nil, nil
 	}
-	try := func(use func(peer.ID) bool) ([]byte, *fountain.BlockDecoder, bool) {
+	try := func(use func(repairSource) bool) ([]byte, *fountain.BlockDecoder, bool) {
 		out, dec, g2, err := f.attempt(b, buf, have, use)
 		if err != nil || out == nil {
 			return nil, nil, false
@@ -802,14 +827,14 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 	}
 	if len(senders) > 1 {
 		for _, p := range senders {
-			if out, dec, _ := try(func(q peer.ID) bool { return q != p }); out != nil {
-				log.Infow("block checks out without one sender's repair symbols", "cid", s.cid, "block", b, "sender", p)
+			if out, dec, _ := try(func(q repairSource) bool { return q != p }); out != nil {
+				log.Infow("block checks out without one source's repair symbols", "cid", s.cid, "block", b, "sender", p.peer, "forwarded", p.via)
 				return out, dec
 			}
 		}
 	}
 	proven := false
-	var best peer.ID
+	var best repairSource
 	bestN := -1
 	for _, p := range senders {
 		n := g.senders[p]
@@ -819,7 +844,7 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 			}
 			continue
 		}
-		out, dec, decoded := try(func(q peer.ID) bool { return q == p })
+		out, dec, decoded := try(func(q repairSource) bool { return q == p })
 		if out != nil {
 			return out, dec
 		}
@@ -830,23 +855,12 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 			continue
 		}
 		proven = true
-		s.badSymbols.Add(1)
-		if p == "" {
-			// Stored repair symbols (an earlier run): dropped, blamed on
-			// no one.
-			log.Warnw("spill: dropping stored repair symbols that decode to a wrong block", "cid", s.cid, "block", b)
-			err := f.spill.rewrite(b, func(esi uint32, _ []byte, from peer.ID, _ bool) bool { return int(esi) < k || from != "" })
-			if err != nil {
-				log.Warnw("spill rewrite", "cid", s.cid, "block", b, "err", err)
-			}
-			continue
-		}
-		s.blame(p, fmt.Sprintf("its repair symbols of block %d decode, with checked source symbols, to a block that fails its hash", b))
+		f.convict(b, p, wrong)
 	}
 	if proven {
 		usable := g.sources
 		for p, n := range g.senders {
-			if p != "" && !s.isBlamed(p) {
+			if p.peer != "" && !f.excluded(p) {
 				usable += n
 			}
 		}
@@ -854,38 +868,88 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 		return nil, nil
 	}
 	// Nothing settles it yet: keep every symbol, and try again once the
-	// largest sender can be tried alone (a few symbols of overhead).
+	// symbols left without the smallest group are enough (a few of
+	// overhead): each attempt leaves out every group in turn, so the
+	// wrong one is found as soon as the others decode without it, long
+	// before the largest group can be tried alone.
+	smallest := -1
+	for _, p := range senders {
+		if n := g.senders[p]; smallest < 0 || n < smallest {
+			smallest = n
+		}
+	}
 	more := max(1, k+2-(g.sources+bestN))
-	log.Infow("block failed its hash: collecting more symbols to tell its senders apart", "cid", s.cid, "block", b, "senders", len(senders), "largest", best, "more", more)
+	if len(senders) > 1 {
+		more = min(more, max(2, k/50, k+2-(g.used()-smallest)))
+	}
+	log.Infow("block failed its hash: collecting more symbols to tell its senders apart", "cid", s.cid, "block", b, "senders", len(senders), "largest", best.peer, "forwarded", best.via, "more", more)
 	f.needMore(b, have+more)
 	return nil, nil
 }
 
+// convict acts on repair symbols of block b proven wrong: a named sender
+// is blamed, a relay that forwarded them is distrusted for repair symbols,
+// and stored ones (an earlier run) are dropped, blamed on no one.
+func (f *fetchState) convict(b int, src repairSource, reason string) {
+	s := f.s
+	s.badSymbols.Add(1)
+	switch {
+	case src.peer == "":
+		log.Warnw("spill: dropping stored repair symbols that decode to a wrong block", "cid", s.cid, "block", b)
+		k := int(s.ks[b])
+		vias := f.via.snapshot(b)
+		err := f.spill.rewrite(b, func(esi uint32, _ []byte, from peer.ID, _ bool) bool {
+			return int(esi) < k || from != "" || vias[esi] != ""
+		})
+		if err != nil {
+			log.Warnw("spill rewrite", "cid", s.cid, "block", b, "err", err)
+		}
+	case src.via:
+		f.distrust(src.peer, reason)
+	default:
+		s.blame(src.peer, reason)
+	}
+}
+
 // compareRepair encodes, with the decoder that solved block b, every
 // repair symbol of it received from a peer and compares: a difference
-// proves that sender wrong. A block assembled from its source symbols alone
-// used no repair symbol; those received are not compared (it would take an
-// encoder built from the block) and do no harm.
-func (f *fetchState) compareRepair(b int, dec *fountain.BlockDecoder) {
+// proves that sender wrong. With forwarded set (the block first decoded
+// wrong), the unnamed repair symbols are compared too, and a relay that
+// forwarded a wrong one is distrusted for repair symbols. A block
+// assembled from its source symbols alone used no repair symbol; those
+// received are not compared (it would take an encoder built from the
+// block) and do no harm.
+func (f *fetchState) compareRepair(b int, dec *fountain.BlockDecoder, forwarded bool) {
 	s := f.s
 	k := s.ks[b]
-	if dec == nil || !f.spill.hasRepairFrom(b) {
+	var vias map[uint32]peer.ID
+	if forwarded {
+		vias = f.via.snapshot(b)
+	}
+	if dec == nil || (!f.spill.hasRepairFrom(b) && len(vias) == 0) {
 		return
 	}
 	own := make([]byte, s.t)
-	wrong := map[peer.ID]uint32{}
+	wrong := map[repairSource]uint32{}
 	err := f.spill.read(b, math.MaxInt, func(esi uint32, sym []byte, from peer.ID, _ bool) error {
-		if esi < k || from == "" {
+		if esi < k {
 			return nil
 		}
-		if _, known := wrong[from]; known {
+		src := repairSource{peer: from}
+		if from == "" {
+			src = repairSource{peer: vias[esi], via: true}
+		}
+		if src.peer == "" {
+			return nil
+		}
+		if _, known := wrong[src]; known {
 			return nil
 		}
 		if err := dec.Symbol(esi, own); err != nil {
 			return err // ErrNotSolved: every source symbol was here
 		}
 		if !bytes.Equal(own, sym) {
-			wrong[from] = esi
+			wrong[src] = esi
 		}
 		return nil
 	})
@@ -893,8 +957,13 @@ func (f *fetchState) compareRepair(b int, dec *fountain.BlockDecoder) {
 		log.Warnw("comparing repair symbols", "cid", s.cid, "block", b, "err", err)
 	}
 	for p, esi := range wrong {
-		s.badSymbols.Add(1)
-		s.blame(p, fmt.Sprintf("repair symbol %d of block %d differs from the block's own", esi, b))
+		reason := fmt.Sprintf("repair symbol %d of block %d differs from the block's own", esi, b)
+		if p.via {
+			s.badSymbols.Add(1)
+			f.distrust(p.peer, reason)
+			continue
+		}
+		f.convict(b, p, reason)
 	}
 }
 

@@ -497,6 +497,17 @@ func (u *upstream) run(br *bufio.Reader) {
 func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
 	s := u.s
 	if !u.wanted(f, fm) {
+		// A source symbol not needed is still checked when its tree is
+		// here (one hash): a wrong one proves its sender wrong all the
+		// same, and a parent that sends wrong duplicates is not kept.
+		if fm.ESI < s.ks[fm.SBN] && s.trees.ok {
+			if t := s.trees.get(fm.SBN); t != nil {
+				if err := t.VerifySymbol(fm.ESI, fm.Payload); err != nil {
+					u.bad(err)
+					return false
+				}
+			}
+		}
 		return true
 	}
 	if fm.ESI < s.ks[fm.SBN] && s.trees.ok {
@@ -577,6 +588,13 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 		s.dupDone.Add(1)
 		return true
 	}
+	unnamed := esi >= s.ks[b] && !s.tuning().StrictRepair && !u.own
+	if unnamed && f.via.isDistrusted(u.peer) {
+		// Repair symbols this relay forwarded proved wrong: its later
+		// ones are neither stored nor passed on (the ESI stays open).
+		u.countDup()
+		return true
+	}
 	if !f.spill.markSeen(b, esi) {
 		u.countDup()
 		return true
@@ -594,8 +612,9 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 		// fetching may have forwarded it, and a wrong one must not be
 		// blamed on it. Forwarded unless strict.
 		from := u.peer
-		if !s.tuning().StrictRepair && !u.own {
+		if unnamed {
 			from = ""
+			f.via.note(b, esi, u.peer)
 		}
 		n, err := f.spill.addFrom(b, esi, payload, from)
 		if err != nil {
