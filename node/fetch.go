@@ -833,6 +833,22 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 			}
 		}
 	}
+	if len(senders) > 2 && len(senders) <= maxPairGroups {
+		// A wrong relay's repair symbols often reach a node both directly
+		// and forwarded by an honest relay: leave out two groups at a
+		// time, where what is left can still determine the block.
+		for i, p := range senders {
+			for _, q := range senders[i+1:] {
+				if g.used()-g.senders[p]-g.senders[q] < k {
+					continue
+				}
+				if out, dec, _ := try(func(r repairSource) bool { return r != p && r != q }); out != nil {
+					log.Infow("block checks out without two sources' repair symbols", "cid", s.cid, "block", b, "senders", []peer.ID{p.peer, q.peer})
+					return out, dec
+				}
+			}
+		}
+	}
 	proven := false
 	var best repairSource
 	bestN := -1
@@ -886,6 +902,10 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 	f.needMore(b, have+more)
 	return nil, nil
 }
+
+// maxPairGroups bounds the groups of repair symbols for which resolve
+// tries leaving out every pair (a decoding each).
+const maxPairGroups = 8
 
 // convict acts on repair symbols of block b proven wrong: a named sender
 // is blamed, a relay that forwarded them is distrusted for repair symbols,

@@ -228,7 +228,25 @@ type upstream struct {
 	evicted    atomic.Bool // the parent made room for another child; it is healthy
 	redirected atomic.Bool // the parent named peers to go to before it left
 	closeOnce  sync.Once
+
+	// Unnamed repair symbols from this parent wait here until a source
+	// symbol from it checks out before they are passed on (see
+	// holdRepair); guarded by heldMu.
+	heldMu sync.Mutex
+	held   []heldRepair
+	spare  [][]byte
 }
+
+// heldRepair is a repair symbol waiting to be passed on.
+type heldRepair struct {
+	sbn  uint8
+	esi  uint32
+	data []byte
+}
+
+// maxHeldRepair bounds the repair symbols held per parent: past it they
+// are passed on anyway (a parent that sends few source symbols).
+const maxHeldRepair = 32
 
 // errRefused is returned when a parent refuses a subscription.
 type errRefused struct {
@@ -385,6 +403,15 @@ func (u *upstream) run(br *bufio.Reader) {
 	defer u.finish()
 	fr := protocol.NewFrameReader(br, s.t)
 	f := s.fetch
+	// Runs after the runs below are flushed: held repair symbols are
+	// passed on unless the parent proved wrong.
+	defer func() {
+		if s.isBlamed(u.peer) {
+			u.dropHeld()
+		} else {
+			u.releaseHeld()
+		}
+	}()
 	// From a whole-stream parent, consecutive source symbols of a block are
 	// checked together.
 	var runs *symbolRuns
@@ -506,6 +533,7 @@ func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
 					u.bad(err)
 					return false
 				}
+				return u.releaseHeld()
 			}
 		}
 		return true
@@ -574,6 +602,7 @@ func (u *upstream) tree(b uint8) (*protocol.BlockTree, bool) {
 
 // bad blames the parent for a source symbol that failed its tree.
 func (u *upstream) bad(err error) {
+	u.dropHeld()
 	u.s.badSymbols.Add(1)
 	u.s.blame(u.peer, err.Error())
 	u.err = err
@@ -584,6 +613,9 @@ func (u *upstream) bad(err error) {
 func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bool {
 	s := u.s
 	b := int(sbn)
+	if esi < s.ks[b] && !u.releaseHeld() {
+		return false
+	}
 	if s.isFinished(sbn) {
 		s.dupDone.Add(1)
 		return true
@@ -627,8 +659,62 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 		if s.tuning().StrictRepair {
 			return true
 		}
+		if unnamed {
+			return u.holdRepair(sbn, esi, payload)
+		}
 	}
 	return s.ring.Put(s.ctx, sbn, esi, payload) == nil
+}
+
+// holdRepair keeps an unnamed repair symbol until the next source symbol
+// from the same parent checks out (keep releases it then), so that a
+// parent that turns wrong, whose wrong source symbols are caught at once,
+// has its repair symbols of the same moment dropped with it rather than
+// passed on to this node's children, where they would spoil decoding
+// without naming anyone. Past maxHeldRepair they are passed on anyway.
+func (u *upstream) holdRepair(sbn uint8, esi uint32, payload []byte) bool {
+	u.heldMu.Lock()
+	var buf []byte
+	if n := len(u.spare); n > 0 {
+		buf, u.spare = u.spare[n-1][:0], u.spare[:n-1]
+	}
+	u.held = append(u.held, heldRepair{sbn, esi, append(buf, payload...)})
+	full := len(u.held) >= maxHeldRepair
+	u.heldMu.Unlock()
+	if full {
+		return u.releaseHeld()
+	}
+	return true
+}
+
+// releaseHeld passes on the held repair symbols; false means the ring is
+// closed (the session ends).
+func (u *upstream) releaseHeld() bool {
+	u.heldMu.Lock()
+	defer u.heldMu.Unlock()
+	if len(u.held) == 0 {
+		return true
+	}
+	s := u.s
+	ok := true
+	for _, h := range u.held {
+		if ok && s.ring.Put(s.ctx, h.sbn, h.esi, h.data) != nil {
+			ok = false
+		}
+		u.spare = append(u.spare, h.data)
+	}
+	u.held = u.held[:0]
+	return ok
+}
+
+// dropHeld forgets the held repair symbols (the parent proved wrong).
+func (u *upstream) dropHeld() {
+	u.heldMu.Lock()
+	defer u.heldMu.Unlock()
+	for _, h := range u.held {
+		u.spare = append(u.spare, h.data)
+	}
+	u.held = u.held[:0]
 }
 
 // symbolRun gathers consecutive source symbols of one block from a
@@ -784,6 +870,7 @@ func (u *upstream) flushRun(f *fetchState, rs *symbolRuns, r *symbolRun) error {
 		}
 	}
 	if err != nil {
+		u.dropHeld()
 		u.s.badSymbols.Add(1)
 		u.s.blame(u.peer, err.Error())
 		return err

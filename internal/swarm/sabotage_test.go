@@ -64,6 +64,7 @@ type sabotageOutcome struct {
 	worstStop    time.Duration
 	corrupt      int // corrupt symbols sent
 	late         int // receivers sent their first corrupt source symbol only after they completed
+	fed          int // receivers that name the saboteur among their upstreams
 	badFiles     int // honest receivers without a correct file
 }
 
@@ -127,6 +128,9 @@ func runTableSabotage(t *testing.T, mode hostile.Sabotage, stripes int, size int
 				out.badFiles++
 			}
 			continue
+		}
+		if slices.Contains(p.Upstreams, saboteurHost) {
+			out.fed++
 		}
 		if p.Name != saboteurHost {
 			out.took = max(out.took, time.Duration((p.JoinS+p.CompletionS)*float64(time.Second)))
@@ -260,8 +264,8 @@ func TestTableISabotage(t *testing.T) {
 				for _, v := range slices.Sorted(maps.Keys(bad.stop)) {
 					stops = append(stops, fmt.Sprintf("%s %v", v, bad.stop[v].Round(time.Millisecond)))
 				}
-				t.Logf("run %d: %v with the saboteur, %v with UCLA honest (%.2fx); %d corrupt symbols, %d victims (%d more only once complete), %d blamed it; blame after the first corrupt source symbol: %s",
-					run+1, bad.took.Round(time.Millisecond), twin.took.Round(time.Millisecond), ratio, bad.corrupt, bad.victims, bad.late, bad.blamedSab, strings.Join(stops, ", "))
+				t.Logf("run %d: %v with the saboteur, %v with UCLA honest (%.2fx); %s fed %d receivers (%d in the twin); %d corrupt symbols, %d victims (%d more only once complete), %d blamed it; blame after the first corrupt source symbol: %s",
+					run+1, bad.took.Round(time.Millisecond), twin.took.Round(time.Millisecond), ratio, saboteurHost, bad.fed, twin.fed, bad.corrupt, bad.victims, bad.late, bad.blamedSab, strings.Join(stops, ", "))
 			}
 		})
 		if len(ratios) == 0 {
