@@ -887,7 +887,10 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 	// symbols left without the smallest group are enough (a few of
 	// overhead): each attempt leaves out every group in turn, so the
 	// wrong one is found as soon as the others decode without it, long
-	// before the largest group can be tried alone.
+	// before the largest group can be tried alone. At least K/16 more,
+	// though: every attempt is a decoding per group and per pair, and
+	// while wrong symbols keep coming, attempts close together only burn
+	// the CPU the node's links need.
 	smallest := -1
 	for _, p := range senders {
 		if n := g.senders[p]; smallest < 0 || n < smallest {
@@ -896,7 +899,7 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 	}
 	more := max(1, k+2-(g.sources+bestN))
 	if len(senders) > 1 {
-		more = min(more, max(2, k/50, k+2-(g.used()-smallest)))
+		more = min(more, max(2, k/16, k+2-(g.used()-smallest)))
 	}
 	log.Infow("block failed its hash: collecting more symbols to tell its senders apart", "cid", s.cid, "block", b, "senders", len(senders), "largest", best.peer, "forwarded", best.via, "more", more)
 	f.needMore(b, have+more)

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/romap2p/romap2p/protocol"
 )
 
 // Forwarded repair symbols (protocol/SPEC.md, "Repair symbols"): a repair
@@ -15,9 +17,10 @@ import (
 // fails can be decoded again without one via's symbols, and a via whose
 // forwarded repair symbols proved wrong is distrusted for repair symbols:
 // its later ones are neither stored nor passed on, and those held are left
-// out of decoding. It stays a parent (its source symbols are checked one by
-// one) and is not blamed: an honest relay below a wrong one forwards wrong
-// repair symbols too. The repair symbols of a blamed peer are left out the
+// out of decoding. It is left as a parent and put aside like one that
+// failed (its repair symbols would still take this node's downlink), but it
+// is not blamed: an honest relay below a wrong one forwards wrong repair
+// symbols too. The repair symbols of a blamed peer are left out the
 // same way.
 
 // repairSource is whom a block's repair symbols are attributed to when
@@ -103,7 +106,18 @@ func (f *fetchState) distrust(p peer.ID, reason string) {
 	if p == "" || !f.via.distrust(p, reason) {
 		return
 	}
-	log.Infow("repair symbols forwarded by this peer proved wrong: no longer used", "cid", f.s.cid, "peer", p, "reason", reason)
+	s := f.s
+	log.Infow("repair symbols forwarded by this peer proved wrong: leaving it as a parent", "cid", s.cid, "peer", p, "reason", reason)
+	// A parent whose repair symbols are refused still takes this node's
+	// downlink with them: it is left and put aside like a parent that
+	// failed. Taken again later, once complete, it names its repair
+	// symbols, and a wrong one then blames it.
+	s.up.book.markFailed(p)
+	for _, u := range s.up.list() {
+		if u.peer == p {
+			u.closeWith(protocol.GoodbyeSwitch, "forwarded repair symbols that proved wrong")
+		}
+	}
 }
 
 // excluded reports whether repair symbols of src are left out of decoding:
