@@ -642,7 +642,11 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 		// repair symbols (Tuning.StrictRepair), otherwise only from a
 		// parent that was complete when it took us; a relay still
 		// fetching may have forwarded it, and a wrong one must not be
-		// blamed on it. Forwarded unless strict.
+		// blamed on it (it keeps the relay as its via). Passed on only
+		// when named and not strict: an unnamed one stops here, so a
+		// wrong relay's repair symbols reach its own children only, where
+		// they all share one via (passed on, they spoiled blocks two and
+		// three hops down under several honest vias at once).
 		from := u.peer
 		if unnamed {
 			from = ""
@@ -656,12 +660,10 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 		if n >= int(f.need[b].Load()) {
 			f.scheduleDecode(b)
 		}
-		if s.tuning().StrictRepair {
+		if s.tuning().StrictRepair || unnamed {
 			return true
 		}
-		if unnamed {
-			return u.holdRepair(sbn, esi, payload)
-		}
+		return u.holdRepair(sbn, esi, payload)
 	}
 	return s.ring.Put(s.ctx, sbn, esi, payload) == nil
 }
