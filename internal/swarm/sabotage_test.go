@@ -65,6 +65,7 @@ type sabotageOutcome struct {
 	corrupt      int // corrupt symbols sent
 	late         int // receivers sent their first corrupt source symbol only after they completed
 	fed          int // receivers that name the saboteur among their upstreams
+	tree         string // each receiver's main parent
 	badFiles     int // honest receivers without a correct file
 }
 
@@ -132,6 +133,7 @@ func runTableSabotage(t *testing.T, mode hostile.Sabotage, stripes int, size int
 		if slices.Contains(p.Upstreams, saboteurHost) {
 			out.fed++
 		}
+		out.tree += fmt.Sprintf(" %s<-%s", p.Name, p.Parent)
 		if p.Name != saboteurHost {
 			out.took = max(out.took, time.Duration((p.JoinS+p.CompletionS)*float64(time.Second)))
 		}
@@ -194,7 +196,7 @@ func runTableSabotage(t *testing.T, mode hostile.Sabotage, stripes int, size int
 // (bytes, or with a MiB suffix): how many times each case runs and the file
 // size. The defaults keep the test short enough for every run.
 func sabotageRuns(t *testing.T) (runs int, size int64) {
-	runs, size = 1, 2<<20
+	runs, size = 1, 1<<20
 	if v := os.Getenv("ROMAP2P_SABOTAGE_RUNS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -264,6 +266,7 @@ func TestTableISabotage(t *testing.T) {
 				for _, v := range slices.Sorted(maps.Keys(bad.stop)) {
 					stops = append(stops, fmt.Sprintf("%s %v", v, bad.stop[v].Round(time.Millisecond)))
 				}
+				t.Logf("run %d: twin's parents:%s; with the saboteur:%s", run+1, twin.tree, bad.tree)
 				t.Logf("run %d: %v with the saboteur, %v with UCLA honest (%.2fx); %s fed %d receivers (%d in the twin); %d corrupt symbols, %d victims (%d more only once complete), %d blamed it; blame after the first corrupt source symbol: %s",
 					run+1, bad.took.Round(time.Millisecond), twin.took.Round(time.Millisecond), ratio, saboteurHost, bad.fed, twin.fed, bad.corrupt, bad.victims, bad.late, bad.blamedSab, strings.Join(stops, ", "))
 			}
