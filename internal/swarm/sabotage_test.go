@@ -62,11 +62,11 @@ type sabotageOutcome struct {
 	honestBlamed int                      // blames of honest peers, by anyone
 	stop         map[string]time.Duration // per victim: first corrupt source symbol to its blame
 	worstStop    time.Duration
-	corrupt      int // corrupt symbols sent
-	late         int // receivers sent their first corrupt source symbol only after they completed
-	fed          int // receivers that name the saboteur among their upstreams
+	corrupt      int    // corrupt symbols sent
+	late         int    // receivers sent their first corrupt source symbol only after they completed
+	fed          int    // receivers that name the saboteur among their upstreams
 	tree         string // each receiver's main parent
-	badFiles     int // honest receivers without a correct file
+	badFiles     int    // honest receivers without a correct file
 }
 
 // runTableSabotage runs the scaled Table I swarm with the saboteur host
