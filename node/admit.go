@@ -510,6 +510,7 @@ func (d *downside) judgeChildrenLocked() (dead, slow []*child) {
 			slow = append(slow, c)
 		}
 	}
+	d.promoteLeavesLocked(now)
 	// Leaves given while no relay child of their stripe was live move
 	// below the relay child once one is: the source's uplink then carries
 	// the stripe once.
@@ -540,5 +541,44 @@ func (d *downside) dropDead(dead []*child) {
 	}
 	if len(dead) > 0 {
 		d.refreshDemand()
+	}
+}
+
+// promoteLeavesLocked gives a stripe that has leaves at the original source
+// but no relay child (it left, or was demoted) a relay child again: the
+// fastest leaf that has shown life and is not demoted. The other leaves
+// then move below it (judgeChildrenLocked), so that the source's uplink
+// carries the stripe once instead of once per leaf.
+func (d *downside) promoteLeavesLocked(now time.Time) {
+	s := d.s
+	if s.stripes <= 1 {
+		return
+	}
+	hasRelay := make([]bool, s.stripes)
+	best := make([]*child, s.stripes)
+	bestRate := make([]float64, s.stripes)
+	for c := range d.children {
+		if c.probe || c.stripes != s.stripes || c.stripe < 0 || c.stripe >= s.stripes {
+			continue
+		}
+		if c.adm.slot == treebuild.SlotRelay {
+			hasRelay[c.stripe] = true
+			continue
+		}
+		if c.adm.slot != treebuild.SlotLeaf || !c.adm.alive.Load() {
+			continue
+		}
+		if until, ok := d.slow[c.peer]; ok && now.Before(until) {
+			continue
+		}
+		if r := c.cons.Stats().Rate; best[c.stripe] == nil || r > bestRate[c.stripe] {
+			best[c.stripe], bestRate[c.stripe] = c, r
+		}
+	}
+	for i, c := range best {
+		if c != nil && !hasRelay[i] {
+			c.adm.slot = treebuild.SlotRelay
+			log.Debugw("a leaf becomes its stripe's relay child", "peer", c.peer, "stripe", i)
+		}
 	}
 }

@@ -301,6 +301,7 @@ type child struct {
 	fin protocol.BlockSet
 
 	credits []protocol.Credit // scratch of the control reader
+	acks    ackMeter          // confirmed symbols, for the in-flight window (control reader)
 	adm     childAdmission    // slot, sign of life, link measure (admit.go)
 
 	closeOnce sync.Once
@@ -380,19 +381,24 @@ func (c *child) leave(code protocol.GoodbyeCode, reason string) {
 
 // In flight: a parent keeps at most about inFlightWindow of a child's
 // recent rate (and at least minInFlight symbols) written to its stream and
-// not yet confirmed by its credits. Without it, the stream's and the
-// connection's buffers take hundreds of KiB per stream at once: on real
-// links those sit in the bottleneck's queue for seconds (the original
-// source of Table I at 20 Mbit/s took 64 stream windows at the start, and
-// its children saw their first symbols after more than the stall timeout).
+// not yet confirmed by its credits, from the first symbol on. Without it,
+// the stream's and the connection's buffers take hundreds of KiB per
+// stream at once: on real links those sit in the bottleneck's queue for
+// seconds (the original source of Table I at 20 Mbit/s took 64 stream
+// windows at the start, and its children saw their first symbols after
+// more than the stall timeout). The window is a few credit rounds
+// (Tuning.CreditInterval) plus a round trip: the rate can grow while
+// it is longer than the time a symbol takes to be confirmed.
 const (
-	inFlightWindow = time.Second
-	minInFlight    = 16
+	inFlightWindow = 300 * time.Millisecond
+	minInFlight    = 8
 )
 
 // limitInFlight tells the child's consumer what the child's latest credit
 // frame confirms: symbols passed to its stream beyond what it reports
-// received are in flight.
+// received are in flight, and it may have about inFlightWindow of the rate
+// it confirms in flight. (The rate the consumer sends at is no measure:
+// the first symbols of a stream go into its buffers at memory speed.)
 func (c *child) limitInFlight() {
 	var inflight uint64
 	for _, cr := range c.credits {
@@ -400,12 +406,56 @@ func (c *child) limitInFlight() {
 			inflight += uint64(p - cr.Base)
 		}
 	}
-	frame := float64(c.s.t + protocol.SymbolHeaderLen)
-	limit := max(minInFlight, uint64(c.cons.Stats().Rate*inFlightWindow.Seconds()/frame))
+	sent := c.cons.Sent()
+	rate := c.acks.rate(time.Now(), sent-min(inflight, sent))
+	limit := max(minInFlight, uint64(rate*inFlightWindow.Seconds()))
 	if c.cons.SetInFlight(inflight, limit) {
 		// It may take more now: the generator makes symbols for it again.
 		c.s.down.wakeGenerator()
 	}
+}
+
+// ackMeter turns the count of symbols a child confirmed into a rate
+// (symbols/s) over about the last second. A young stream's rate is
+// measured over a whole second too, so that its first confirmations do not
+// look like a fast link.
+type ackMeter struct {
+	start   time.Time
+	samples [ackSamples]ackSample
+	n, next int
+}
+
+type ackSample struct {
+	at    time.Time
+	acked uint64
+}
+
+const (
+	ackSamples = 12
+	ackEvery   = 125 * time.Millisecond
+	ackWindow  = time.Second
+)
+
+func (m *ackMeter) rate(now time.Time, acked uint64) float64 {
+	if m.start.IsZero() {
+		m.start = now
+	}
+	ref := ackSample{at: m.start}
+	for i := 1; i <= m.n; i++ {
+		if s := m.samples[(m.next-i+ackSamples)%ackSamples]; now.Sub(s.at) >= ackWindow {
+			ref = s
+			break
+		}
+	}
+	if m.n == 0 || now.Sub(m.samples[(m.next-1+ackSamples)%ackSamples].at) >= ackEvery {
+		m.samples[m.next] = ackSample{at: now, acked: acked}
+		m.next = (m.next + 1) % ackSamples
+		m.n = min(m.n+1, ackSamples)
+	}
+	if acked < ref.acked {
+		return 0
+	}
+	return float64(acked-ref.acked) / max(now.Sub(ref.at).Seconds(), ackWindow.Seconds())
 }
 
 // control applies one control frame from the child; false means the

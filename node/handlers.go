@@ -213,6 +213,11 @@ func (n *Node) handleSymbols(st network.Stream) {
 		return
 	}
 	cons.TrackSources(sess.maxK)
+	if !sub.Probe || stripes > 1 {
+		// A child that sends credits starts with a small window in
+		// flight; its credits widen it as it shows what it takes.
+		cons.SetInFlight(0, minInFlight)
+	}
 	c := &child{s: sess, peer: remote, stream: st, stripe: stripe, stripes: stripes, probe: sub.Probe, cons: cons, started: time.Now()}
 	c.w = relay.NewWriter(cons, sess.counting(c.liveStream(), remote))
 	c.setFinished(sub.Finished)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +76,9 @@ type stripeManager struct {
 	cands      map[peer.ID]*treebuild.Candidate
 	cur        *upstream
 	lastSwitch time.Time // last switch made on a measurement
+	// starvedSince is when the current parent fell below
+	// Tuning.StarveShare of the other stripes (zero: it is not).
+	starvedSince time.Time
 	evals      int
 }
 
@@ -102,6 +106,11 @@ func (m *stripeManager) run() {
 			default:
 				if ch.Stalled(time.Unix(0, m.cur.lastSym.Load()), time.Now()) && !s.allWantedDone() {
 					log.Infow("parent stalled: failing over", "stripe", m.stripe, "peer", m.cur.peer)
+					m.failLocal(m.cur.peer)
+					m.cur.close()
+					m.clearCurrent()
+				} else if rate, median, starved := m.starved(); starved {
+					log.Infow("parent starved: failing over", "stripe", m.stripe, "peer", m.cur.peer, "rate", rate, "others", median)
 					m.failLocal(m.cur.peer)
 					m.cur.close()
 					m.clearCurrent()
@@ -147,6 +156,45 @@ func (m *stripeManager) run() {
 	}
 }
 
+// starved reports whether the current parent, older than
+// Tuning.StarveAfter, has delivered less than Tuning.StarveShare of the
+// median rate of this node's other stripe parents for a second on end
+// (with the rates it compared).
+func (m *stripeManager) starved() (rate, median float64, starved bool) {
+	up, s := m.up, m.up.s
+	tu := s.tuning()
+	now := time.Now()
+	if s.stripes <= 1 || s.allWantedDone() {
+		m.starvedSince = time.Time{}
+		return 0, 0, false
+	}
+	rate = m.cur.rawMeter.rate()
+	var others []float64
+	for i := 0; i < s.stripes; i++ {
+		if i == m.stripe {
+			continue
+		}
+		if u := up.stripeParent(i); u != nil {
+			others = append(others, u.rawMeter.rate())
+		}
+	}
+	if len(others) == 0 {
+		m.starvedSince = time.Time{}
+		return rate, 0, false
+	}
+	slices.Sort(others)
+	median = others[len(others)/2]
+	if rate >= tu.StarveShare*median || now.Sub(m.cur.started) < tu.StarveAfter {
+		m.starvedSince = time.Time{}
+		return rate, median, false
+	}
+	if m.starvedSince.IsZero() {
+		m.starvedSince = now
+	}
+	// Below the share for a second on end (the meters average over two).
+	return rate, median, now.Sub(m.starvedSince) >= time.Second
+}
+
 func (m *stripeManager) sleep(d time.Duration) bool {
 	s := m.up.s
 	t := time.NewTimer(d)
@@ -172,6 +220,7 @@ func (m *stripeManager) setCurrent(u *upstream) {
 // this node for a live branch while it has nothing to forward.
 func (m *stripeManager) clearCurrent() {
 	m.cur = nil
+	m.starvedSince = time.Time{}
 	m.up.setStripeParent(m.stripe, nil)
 }
 

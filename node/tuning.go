@@ -82,6 +82,14 @@ type Tuning struct {
 	ProbeShare, TailShare float64
 	SwitchWait            time.Duration
 
+	// A stripe parent older than StarveAfter (3 s) that delivers less
+	// than StarveShare (0.2) of the median rate of this node's other
+	// stripe parents, for a second on end, is let go like a stalled one: a relay that lost its own
+	// way to the source in that stripe still sends a trickle (the blocks
+	// it decoded), never enough to look stalled.
+	StarveShare float64
+	StarveAfter time.Duration
+
 	// Extra (whole-stream) upstreams from complete peers beside the stripe
 	// parents: at most MaxExtra (2), reconsidered every ExtraTick (250 ms),
 	// dropped by ExtraDrop (idle 2 s, or more than 10 % duplicates after
@@ -149,6 +157,9 @@ func DefaultTuning() Tuning {
 		TailShare:  0.8,
 		SwitchWait: 2 * time.Second,
 
+		StarveShare: 0.2,
+		StarveAfter: 3 * time.Second,
+
 		MaxExtra:     2,
 		ExtraTick:    250 * time.Millisecond,
 		ExtraDrop:    treebuild.ExtraPolicy{Idle: 2 * time.Second, DupShare: 0.1, MinSymbols: 128},
@@ -170,6 +181,7 @@ func (t *Tuning) Validate() error {
 		"control timeout": t.ControlTimeout, "goodbye timeout": t.GoodbyeTimeout, "leave timeout": t.LeaveTimeout,
 		"credit interval": t.CreditInterval, "credit refresh": t.CreditRefresh,
 		"slow check": t.SlowCheck, "switch wait": t.SwitchWait, "extra tick": t.ExtraTick,
+		"starve time": t.StarveAfter,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v must be positive", name, d))
@@ -187,6 +199,7 @@ func (t *Tuning) Validate() error {
 	for name, x := range map[string]float64{
 		"credit stuck share": t.CreditStuck, "slow share": t.Slow.Share, "clear share": t.Slow.ClearShare,
 		"probe share": t.ProbeShare, "tail share": t.TailShare, "extra duplicate share": t.ExtraDrop.DupShare,
+		"starve share": t.StarveShare,
 	} {
 		if x < 0 || x > 1 {
 			errs = append(errs, fmt.Errorf("%s %g outside [0, 1]", name, x))

@@ -81,16 +81,15 @@ type Consumer struct {
 
 	// In flight (SetInFlight): ackAt is the value of sent the receiver is
 	// known to have taken, flightCap the most symbols it may have beyond
-	// that (0: no limit), flightAt when that was last told (unix ns).
+	// that (0: no limit).
 	ackAt, flightCap atomic.Uint64
-	flightAt         atomic.Int64
 	flightWake       chan struct{}
 	flightHeld       bool // the writer waits for half the limit (flightHold)
 }
 
-// flightStale is how long a receiver's last report of what it took holds
-// the writer back: a receiver that stops reporting is no longer limited.
-const flightStale = time.Second
+// flightRecheck is how often a writer held by the in-flight limit looks
+// again without being woken.
+const flightRecheck = 250 * time.Millisecond
 
 // SetInFlight tells the consumer how many of the symbols it sent the
 // receiver has not confirmed yet (inflight), and how many it may have
@@ -106,7 +105,6 @@ func (c *Consumer) SetInFlight(inflight, limit uint64) (opened bool) {
 	sent := c.sent.Load()
 	c.ackAt.Store(sent - min(inflight, sent))
 	c.flightCap.Store(limit)
-	c.flightAt.Store(time.Now().UnixNano())
 	select {
 	case c.flightWake <- struct{}{}:
 	default:
@@ -114,15 +112,14 @@ func (c *Consumer) SetInFlight(inflight, limit uint64) (opened bool) {
 	return was && !c.inFlightFull()
 }
 
+// Sent returns how many symbols the consumer passed to its reader.
+func (c *Consumer) Sent() uint64 { return c.sent.Load() }
+
 // flightLimit returns how many symbols the receiver may have unconfirmed,
-// and false when nothing limits it (no report, or a stale one). It reads
-// the clock only when a limit was set: producers call it per symbol.
+// and false when nothing limits it. Producers call it per symbol.
 func (c *Consumer) flightLimit() (uint64, bool) {
 	l := c.flightCap.Load()
-	if l == 0 || time.Since(time.Unix(0, c.flightAt.Load())) > flightStale {
-		return 0, false
-	}
-	return l, true
+	return l, l != 0
 }
 
 // flightHold reports whether the writer must wait for the receiver to
@@ -155,7 +152,7 @@ func (c *Consumer) inFlightFull() bool {
 // frame arrives on ctrl, the consumer is closed (closed: the caller takes
 // next, which tells it so), or ctx ends; it returns the frame, if any.
 func (c *Consumer) waitFlight(ctx context.Context, ctrl <-chan []byte) (frame []byte, closed bool, err error) {
-	t := time.NewTimer(flightStale / 4)
+	t := time.NewTimer(flightRecheck)
 	defer t.Stop()
 	select {
 	case <-c.flightWake:

@@ -275,11 +275,13 @@ func (p AdmitPolicy) Admit(kids []ChildView, relaySlots int, probe, demoted bool
 	if !demoted && relays < relaySlots {
 		return SlotDecision{Accept: true, Slot: SlotRelay, Displace: -1}
 	}
-	// A leaf slot is for a peer that cannot relay (demoted), or for one
-	// that has no live relay child to be sent to instead: the stripe's
-	// relay children pass it on to everyone else, while a leaf of the
-	// parent costs the parent's uplink a copy of the stripe of its own.
-	leaf := demoted || !live
+	// A leaf slot is only for a peer that has no live relay child to be
+	// sent to instead: the stripe's relay children pass it on to everyone
+	// else, while a leaf of the parent costs the parent's uplink a copy of
+	// the stripe of its own. (A peer demoted as too slow to relay goes
+	// below the relay child too: on the testbed, leaves given to demoted
+	// peers took half of the source's uplink with copies.)
+	leaf := !live
 	if leaf && leaves < p.LeafSlots {
 		return SlotDecision{Accept: true, Slot: SlotLeaf, Displace: -1}
 	}
