@@ -568,9 +568,9 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		f.needMore(b, have+max(1, int(s.ks[b])-g.used()))
 		return nil
 	}
-	forwarded := false
+	failed := false
 	if !s.checkDecoded(b, out, g.has) {
-		forwarded = true
+		failed = true
 		alt, altDec := f.resolve(b, buf, have, g)
 		if alt == nil {
 			return nil
@@ -580,7 +580,7 @@ func (f *fetchState) decode(b int, buf []byte) error {
 		}
 		out, dec = alt, altDec
 	}
-	f.compareRepair(b, dec, forwarded)
+	f.compareRepair(b, dec, failed)
 	if _, err := f.part.WriteAt(out, s.oti.BlockOffset(b)); err != nil {
 		return fmt.Errorf("write block %d: %w", b, err)
 	}
@@ -772,7 +772,7 @@ func (f *fetchState) attempt(b int, buf []byte, have int, use func(repairSource)
 // blamed, a forwarding relay distrusted for repair symbols, stored ones
 // dropped). It returns the first block that checks out, with the decoder
 // that solved it. When nothing settles it, it keeps every symbol and waits
-// until the largest group can be tried alone.
+// until the smallest group can be left out or the largest tried alone.
 func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *fountain.BlockDecoder) {
 	s := f.s
 	k := int(s.ks[b])
@@ -936,17 +936,17 @@ func (f *fetchState) convict(b int, src repairSource, reason string) {
 
 // compareRepair encodes, with the decoder that solved block b, every
 // repair symbol of it received from a peer and compares: a difference
-// proves that sender wrong. With forwarded set (the block first decoded
-// wrong), the unnamed repair symbols are compared too, and a relay that
-// forwarded a wrong one is distrusted for repair symbols. A block
+// proves that sender wrong. With unnamed set (the block first decoded
+// wrong), the unnamed repair symbols are compared too, and the relay a
+// wrong one came from is distrusted for repair symbols. A block
 // assembled from its source symbols alone used no repair symbol; those
 // received are not compared (it would take an encoder built from the
 // block) and do no harm.
-func (f *fetchState) compareRepair(b int, dec *fountain.BlockDecoder, forwarded bool) {
+func (f *fetchState) compareRepair(b int, dec *fountain.BlockDecoder, unnamed bool) {
 	s := f.s
 	k := s.ks[b]
 	var vias map[uint32]peer.ID
-	if forwarded {
+	if unnamed {
 		vias = f.via.snapshot(b)
 	}
 	if dec == nil || (!f.spill.hasRepairFrom(b) && len(vias) == 0) {

@@ -229,9 +229,8 @@ type upstream struct {
 	redirected atomic.Bool // the parent named peers to go to before it left
 	closeOnce  sync.Once
 
-	// Unnamed repair symbols from this parent wait here until a source
-	// symbol from it checks out before they are passed on (see
-	// holdRepair); guarded by heldMu.
+	// Repair symbols from this parent to pass on wait here until a source
+	// symbol from it checks out (see holdRepair); guarded by heldMu.
 	heldMu sync.Mutex
 	held   []heldRepair
 	spare  [][]byte
@@ -516,8 +515,9 @@ func (u *upstream) run(br *bufio.Reader) {
 // take handles one symbol from the parent. A source symbol is checked
 // against its block's tree first (fetched from this parent if need be),
 // then, if new, put into the ring: the sink stores it, children get it. A
-// repair symbol is stored with its sender's name and never forwarded: it
-// is checked once its block decodes (protocol/SPEC.md, "Repair symbols").
+// repair symbol is stored with its sender's name, or unnamed with the relay
+// it came from, and passed on only when named and not strict: it is
+// checked once its block decodes (protocol/SPEC.md, "Repair symbols").
 // take reports false when the subscription must end: bad data (the parent
 // is blamed), a parent that cannot show the tree of a block it sends, or
 // the session's end.
@@ -668,7 +668,7 @@ func (u *upstream) keep(f *fetchState, sbn uint8, esi uint32, payload []byte) bo
 	return s.ring.Put(s.ctx, sbn, esi, payload) == nil
 }
 
-// holdRepair keeps an unnamed repair symbol until the next source symbol
+// holdRepair keeps a repair symbol to pass on until the next source symbol
 // from the same parent checks out (keep releases it then), so that a
 // parent that turns wrong, whose wrong source symbols are caught at once,
 // has its repair symbols of the same moment dropped with it rather than

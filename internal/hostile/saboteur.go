@@ -59,13 +59,14 @@ type Saboteur struct {
 	count   int
 	bad     int
 	victims map[peer.ID]time.Time
+	last    map[peer.ID]time.Time
 }
 
 // NewSaboteur returns a saboteur for symbols of t bytes. It cannot tell
 // source from repair symbols until SetBlockSymbols is called; until then
 // CorruptRepair corrupts nothing and no victim is recorded.
 func NewSaboteur(mode Sabotage, t int) *Saboteur {
-	return &Saboteur{mode: mode, t: t, victims: make(map[peer.ID]time.Time)}
+	return &Saboteur{mode: mode, t: t, victims: make(map[peer.ID]time.Time), last: make(map[peer.ID]time.Time)}
 }
 
 // SetBlockSymbols gives K of every source block (the source symbols are
@@ -93,6 +94,8 @@ func (sb *Saboteur) corrupts(to peer.ID, sbn uint8, esi uint32) bool {
 	known := sb.k != nil
 	source := known && esi < sb.k(sbn)
 	sb.count++
+	now := time.Now()
+	sb.last[to] = now
 	bad := false
 	switch sb.mode {
 	case CorruptAll:
@@ -107,7 +110,7 @@ func (sb *Saboteur) corrupts(to peer.ID, sbn uint8, esi uint32) bool {
 	if bad {
 		sb.bad++
 		if _, ok := sb.victims[to]; !ok && source {
-			sb.victims[to] = time.Now()
+			sb.victims[to] = now
 		}
 	}
 	return bad
@@ -120,6 +123,17 @@ func (sb *Saboteur) Victims() map[peer.ID]time.Time {
 	defer sb.mu.Unlock()
 	out := make(map[peer.ID]time.Time, len(sb.victims))
 	for p, at := range sb.victims {
+		out[p] = at
+	}
+	return out
+}
+
+// LastSent returns when the last symbol was written to each peer.
+func (sb *Saboteur) LastSent() map[peer.ID]time.Time {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	out := make(map[peer.ID]time.Time, len(sb.last))
+	for p, at := range sb.last {
 		out[p] = at
 	}
 	return out
