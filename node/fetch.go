@@ -571,7 +571,8 @@ func (f *fetchState) decode(b int, buf []byte) error {
 	failed := false
 	if !s.checkDecoded(b, out, g.has) {
 		failed = true
-		alt, altDec := f.resolve(b, buf, have, g)
+		// Symbols that arrived while decoding count in the next attempts.
+		alt, altDec := f.resolve(b, buf, max(have, f.spill.count(b)), g)
 		if alt == nil {
 			return nil
 		}
@@ -887,7 +888,7 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 	// symbols left without the smallest group are enough (a few of
 	// overhead): each attempt leaves out every group in turn, so the
 	// wrong one is found as soon as the others decode without it, long
-	// before the largest group can be tried alone. At least K/16 more,
+	// before the largest group can be tried alone. At least K/32 more,
 	// though: every attempt is a decoding per group and per pair, and
 	// while wrong symbols keep coming, attempts close together only burn
 	// the CPU the node's links need.
@@ -899,7 +900,7 @@ func (f *fetchState) resolve(b int, buf []byte, have int, g gathered) ([]byte, *
 	}
 	more := max(1, k+2-(g.sources+bestN))
 	if len(senders) > 1 {
-		more = min(more, max(2, k/16, k+2-(g.used()-smallest)))
+		more = min(more, max(2, k/32, k+2-(g.used()-smallest)))
 	}
 	log.Infow("block failed its hash: collecting more symbols to tell its senders apart", "cid", s.cid, "block", b, "senders", len(senders), "largest", best.peer, "forwarded", best.via, "more", more)
 	f.needMore(b, have+more)
