@@ -511,7 +511,6 @@ func (d *downside) judgeChildrenLocked() (dead, slow []*child) {
 		}
 	}
 	d.promoteLeavesLocked(now)
-	d.capStripesLocked(now)
 	// Leaves given while no relay child of their stripe was live move
 	// below the relay child once one is: the source's uplink then carries
 	// the stripe once.
@@ -580,31 +579,6 @@ func (d *downside) promoteLeavesLocked(now time.Time) {
 		if c != nil && !hasRelay[i] {
 			c.adm.slot = treebuild.SlotRelay
 			log.Debugw("a leaf becomes its stripe's relay child", "peer", c.peer, "stripe", i)
-		}
-	}
-}
-
-// capStripesLocked sets the pace of the original source's stripe children:
-// Tuning.StripeCap times an equal share, over the stripes, of the most the
-// source sent per second lately (pace.go). Children younger than a second
-// are left out of the sum: their rate is not measured over a whole window.
-func (d *downside) capStripesLocked(now time.Time) {
-	s := d.s
-	share := s.tuning().StripeCap
-	if share <= 0 || s.stripes <= 1 {
-		return
-	}
-	total := 0.0
-	for c := range d.children {
-		if !c.probe && c.stripes == s.stripes && now.Sub(c.started) >= time.Second {
-			total += c.cons.Stats().Rate
-		}
-	}
-	peak := d.capMeter.update(now, total)
-	limit := share * peak / float64(s.stripes)
-	for c := range d.children {
-		if c.pace != nil {
-			c.pace.setRate(limit)
 		}
 	}
 }

@@ -36,10 +36,6 @@ type downside struct {
 	// ended without ever showing life (admit.go).
 	lifeless map[string][]time.Time
 
-	// capMeter follows the original source's peak sending rate (pace.go;
-	// d.mu).
-	capMeter stripeCapMeter
-
 	demandPtr atomic.Pointer[demandSnap]
 	wake      chan struct{}
 }
@@ -306,7 +302,6 @@ type child struct {
 
 	credits []protocol.Credit // scratch of the control reader
 	acks    ackMeter          // confirmed symbols, for the in-flight window (control reader)
-	pace    *pacer            // the original source's stripe cap (pace.go), or nil
 	adm     childAdmission    // slot, sign of life, link measure (admit.go)
 
 	closeOnce sync.Once

@@ -219,12 +219,7 @@ func (n *Node) handleSymbols(st network.Stream) {
 		cons.SetInFlight(0, minInFlight)
 	}
 	c := &child{s: sess, peer: remote, stream: st, stripe: stripe, stripes: stripes, probe: sub.Probe, cons: cons, started: time.Now()}
-	var out io.Writer = c.liveStream()
-	if sess.origin() && sess.stripes > 1 && stripes == sess.stripes && !sub.Probe && sess.tuning().StripeCap > 0 {
-		c.pace = newPacer(sess.ctx, out) // pace.go
-		out = c.pace
-	}
-	c.w = relay.NewWriter(cons, sess.counting(out, remote))
+	c.w = relay.NewWriter(cons, sess.counting(c.liveStream(), remote))
 	c.setFinished(sub.Finished)
 	reply := d.admit(c)
 	if !reply.Accepted {

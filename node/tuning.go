@@ -90,11 +90,6 @@ type Tuning struct {
 	StarveShare float64
 	StarveAfter time.Duration
 
-	// StripeCap: the original source sends no stripe faster than this
-	// many times an equal share of the most it has sent per second lately
-	// (1.3; 0: no cap). See pace.go.
-	StripeCap float64
-
 	// Extra (whole-stream) upstreams from complete peers beside the stripe
 	// parents: at most MaxExtra (2), reconsidered every ExtraTick (250 ms),
 	// dropped by ExtraDrop (idle 2 s, or more than 10 % duplicates after
@@ -164,7 +159,6 @@ func DefaultTuning() Tuning {
 
 		StarveShare: 0.2,
 		StarveAfter: 3 * time.Second,
-		StripeCap:   1.3,
 
 		MaxExtra:     2,
 		ExtraTick:    250 * time.Millisecond,
@@ -210,9 +204,6 @@ func (t *Tuning) Validate() error {
 		if x < 0 || x > 1 {
 			errs = append(errs, fmt.Errorf("%s %g outside [0, 1]", name, x))
 		}
-	}
-	if t.StripeCap < 0 {
-		errs = append(errs, fmt.Errorf("stripe cap %g is negative", t.StripeCap))
 	}
 	if t.WindowBlocks < 1 {
 		errs = append(errs, fmt.Errorf("window of %d blocks", t.WindowBlocks))
