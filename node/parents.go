@@ -83,7 +83,7 @@ type stripeManager struct {
 	// starvedSince is when the current parent fell below
 	// Tuning.StarveShare of the other stripes (zero: it is not).
 	starvedSince time.Time
-	evals      int
+	evals        int
 }
 
 func (m *stripeManager) done() bool {
