@@ -69,6 +69,10 @@ func (up *upside) keepStripe(stripe int) {
 	m.run()
 }
 
+// otherStripeDelay is how long a starting peer waits before it looks for
+// parents in stripes other than its home stripe.
+const otherStripeDelay = 300 * time.Millisecond
+
 // stripeManager is the parent choice of one stripe.
 type stripeManager struct {
 	up         *upside
@@ -79,7 +83,7 @@ type stripeManager struct {
 	// starvedSince is when the current parent fell below
 	// Tuning.StarveShare of the other stripes (zero: it is not).
 	starvedSince time.Time
-	evals      int
+	evals        int
 }
 
 func (m *stripeManager) done() bool {
@@ -94,6 +98,14 @@ func (m *stripeManager) run() {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	defer func() { m.up.setStripeParent(m.stripe, nil) }()
+	if s.stripes > 1 && len(up.cfg.parents) == 0 && m.stripe != treebuild.HomeStripe(s.node.host.ID(), s.stripes) {
+		// Home stripe first: peers starting together then take the
+		// source's relay slots one stripe each, instead of the first one
+		// taking every stripe and giving them up again as the others come.
+		if !m.sleep(otherStripeDelay) {
+			return
+		}
+	}
 	for !m.done() {
 		if m.cur != nil {
 			select {

@@ -12,7 +12,8 @@ import (
 // a few leaf slots: a leaf is fed like any child but is never offered to
 // others as a parent. A child must show life (prove that it reads) within
 // a grace period or it loses its slot; one that proves too slow to carry a
-// stripe for others is demoted to a leaf rather than refused; a newcomer
+// stripe for others is demoted: it may hold a leaf slot only while the
+// stripe has no live relay child, and otherwise goes below one; a newcomer
 // may take the slot of a child that has not shown life after a short
 // probation. Whether a child is too slow is judged against what the parent
 // could send it: a child whose stream accepts everything the parent offers

@@ -92,6 +92,7 @@ func TestAdmitNewcomer(t *testing.T) {
 	relay := func(alive bool, age time.Duration) ChildView {
 		return ChildView{Slot: SlotRelay, Alive: alive, Age: age, Stalled: !alive}
 	}
+	live := ChildView{Slot: SlotRelay, Alive: true, Age: old, Rate: 2 * p.MinRelayRate}
 	leaf := func(alive bool, age time.Duration) ChildView {
 		return ChildView{Slot: SlotLeaf, Alive: alive, Age: age, Stalled: !alive}
 	}
@@ -113,6 +114,10 @@ func TestAdmitNewcomer(t *testing.T) {
 		{"displace old non-reader relay first", []ChildView{leaf(false, old), relay(false, old), leaf(false, old)}, 1, false, false, SlotDecision{true, SlotRelay, 1}},
 		{"displace the oldest non-reader leaf", []ChildView{relay(true, old), leaf(false, old), leaf(false, 2*old)}, 1, false, false, SlotDecision{true, SlotLeaf, 2}},
 		{"readers are never displaced", []ChildView{relay(true, old), leaf(true, old), leaf(true, old)}, 1, false, false, SlotDecision{Displace: -1}},
+		// A demoted peer goes below a live relay child instead of costing
+		// the parent a copy of the stripe as a leaf.
+		{"demoted with a live relay: refused", []ChildView{live}, 1, false, true, SlotDecision{Displace: -1}},
+		{"demoted with a relay not live yet: leaf", []ChildView{relay(true, old)}, 1, false, true, SlotDecision{true, SlotLeaf, -1}},
 		{"demoted does not take a relay slot by displacement", []ChildView{relay(false, old), leaf(true, old), leaf(true, old)}, 1, false, true, SlotDecision{Displace: -1}},
 		{"probe free", []ChildView{relay(true, old)}, 1, true, false, SlotDecision{true, SlotProbe, -1}},
 		{"probe full", []ChildView{{Slot: SlotProbe, Alive: true, Age: old}}, 1, true, false, SlotDecision{Displace: -1}},
