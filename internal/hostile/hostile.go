@@ -1,6 +1,7 @@
 // Package hostile is a test helper: libp2p identities that subscribe to a
 // romap2p parent the way a hostile or broken peer would, to show that an
-// honest peer is served whatever they do.
+// honest peer is served whatever they do, and a Saboteur that corrupts the
+// symbols a node sends to its children. Only tests import it.
 package hostile
 
 import (
