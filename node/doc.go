@@ -41,8 +41,10 @@
 //     from a peer (/roma/tree/1.0.0) or computed from a block held here,
 //     and served to peers. Every source symbol is checked against it on
 //     arrival (upstream.go), before it is stored or forwarded; repair
-//     symbols are kept with their sender's name, never forwarded, and
-//     compared with the block once it decodes (fetch.go). blameBook
+//     symbols are kept with their sender's name (or, from a relay still
+//     fetching, unnamed with that relay as their via, see via.go), passed
+//     on only when named, and compared with the block once it decodes
+//     (fetch.go). blameBook
 //     (blame.go) names the peers proven wrong: dropped as parents, refused
 //     as children, for the session.
 //

@@ -119,8 +119,10 @@ type Tuning struct {
 	// symbols are still checked at every hop and their senders blamed
 	// exactly, and so are the repair symbols of a parent that was
 	// complete when it took the child (it forwards nothing); repair
-	// symbols a relay still fetching sends are kept without a name: when
-	// they are proven wrong they are dropped and nobody is blamed.
+	// symbols a relay still fetching sends are kept without a name but
+	// with that relay as their via, and passed on no further: when they
+	// are proven wrong nobody is blamed, they are left out and the via is
+	// left as a parent (see via.go).
 	StrictRepair bool
 }
 
