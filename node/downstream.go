@@ -402,8 +402,9 @@ const (
 // limitInFlight tells the child's consumer what the child's latest credit
 // frame confirms: symbols passed to its stream beyond what it reports
 // received are in flight, and it may have about inFlightWindow (a single
-// tree: inFlightWindowTree) of the rate it confirms in flight. (The rate the consumer sends at is no measure:
-// the first symbols of a stream go into its buffers at memory speed.)
+// tree: inFlightWindowTree) of the rate it confirms in flight. (The rate
+// the consumer sends at is no measure: the first symbols of a stream go
+// into its buffers at memory speed.)
 func (c *child) limitInFlight() {
 	var inflight uint64
 	for _, cr := range c.credits {
