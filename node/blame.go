@@ -13,10 +13,13 @@ import (
 // Blame rests on proof only (protocol/SPEC.md, "Repair symbols"): a
 // source symbol that fails its block's tree, tree data that fails its block
 // hash, "unavailable" tree data for a block whose source symbols the peer
-// sent, or a repair symbol that differs from the checked block's own. Every
-// honest hop checks what it passes on and sends only repair symbols it made
-// itself, so the sender of such data is the one at fault. A blamed peer is
-// dropped as a parent and refused as a child for the rest of the session.
+// sent, or a repair symbol that differs from the checked block's own and
+// was named for its sender. Every honest hop checks the source symbols it
+// passes on, and a repair symbol is named only when its sender made it (a
+// parent complete when it took the child, or strict mode); those a relay
+// still fetching sends may be passed on, so a wrong one blames no one and
+// only sets its relay aside (via.go). A blamed peer is dropped as a parent
+// and refused as a child for the rest of the session.
 
 // Blame records one peer proven to have sent bad data in a session.
 type Blame struct {
