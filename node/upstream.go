@@ -234,6 +234,7 @@ type upstream struct {
 	heldMu sync.Mutex
 	held   []heldRepair
 	spare  [][]byte
+	nheld  atomic.Int32 // len(held), read without heldMu by releaseHeld
 }
 
 // heldRepair is a repair symbol waiting to be passed on.
@@ -681,6 +682,7 @@ func (u *upstream) holdRepair(sbn uint8, esi uint32, payload []byte) bool {
 		buf, u.spare = u.spare[n-1][:0], u.spare[:n-1]
 	}
 	u.held = append(u.held, heldRepair{sbn, esi, append(buf, payload...)})
+	u.nheld.Store(int32(len(u.held)))
 	full := len(u.held) >= maxHeldRepair
 	u.heldMu.Unlock()
 	if full {
@@ -692,6 +694,9 @@ func (u *upstream) holdRepair(sbn uint8, esi uint32, payload []byte) bool {
 // releaseHeld passes on the held repair symbols; false means the ring is
 // closed (the session ends).
 func (u *upstream) releaseHeld() bool {
+	if u.nheld.Load() == 0 {
+		return true // the common case: it runs for every source symbol
+	}
 	u.heldMu.Lock()
 	defer u.heldMu.Unlock()
 	if len(u.held) == 0 {
@@ -706,6 +711,7 @@ func (u *upstream) releaseHeld() bool {
 		u.spare = append(u.spare, h.data)
 	}
 	u.held = u.held[:0]
+	u.nheld.Store(0)
 	return ok
 }
 
@@ -717,6 +723,7 @@ func (u *upstream) dropHeld() {
 		u.spare = append(u.spare, h.data)
 	}
 	u.held = u.held[:0]
+	u.nheld.Store(0)
 }
 
 // symbolRun gathers consecutive source symbols of one block from a

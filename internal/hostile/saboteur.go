@@ -3,6 +3,7 @@ package hostile
 import (
 	"encoding/binary"
 	"io"
+	"maps"
 	"sync"
 	"time"
 
@@ -121,22 +122,14 @@ func (sb *Saboteur) corrupts(to peer.ID, sbn uint8, esi uint32) bool {
 func (sb *Saboteur) Victims() map[peer.ID]time.Time {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	out := make(map[peer.ID]time.Time, len(sb.victims))
-	for p, at := range sb.victims {
-		out[p] = at
-	}
-	return out
+	return maps.Clone(sb.victims)
 }
 
 // LastSent returns when the last symbol was written to each peer.
 func (sb *Saboteur) LastSent() map[peer.ID]time.Time {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
-	out := make(map[peer.ID]time.Time, len(sb.last))
-	for p, at := range sb.last {
-		out[p] = at
-	}
-	return out
+	return maps.Clone(sb.last)
 }
 
 // Counts returns how many symbols passed and how many were corrupted.
