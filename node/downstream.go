@@ -160,6 +160,7 @@ func (d *downside) admit(c *child) protocol.SubscribeReply {
 	}
 	if a.Refusal == treebuild.Accepted {
 		reply.Accepted = true
+		c.toldWidth.Store(reply.Width)
 		d.children[c] = struct{}{}
 	} else {
 		reply.Reason = a.Refusal.Reason()
@@ -302,7 +303,9 @@ type child struct {
 
 	credits []protocol.Credit // scratch of the control reader
 	acks    ackMeter          // confirmed symbols, for the in-flight window (control reader)
-	adm     childAdmission    // slot, sign of life, link measure (admit.go)
+	// toldWidth is the stripe width the child heard last (width.go).
+	toldWidth atomic.Uint64
+	adm       childAdmission // slot, sign of life, link measure (admit.go)
 
 	closeOnce sync.Once
 }

@@ -33,6 +33,7 @@ func (up *upside) manageExtra() {
 	}()
 	tick := time.NewTicker(tu.ExtraTick)
 	defer tick.Stop()
+	bound := false
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -62,7 +63,12 @@ func (up *upside) manageExtra() {
 				up.book.markExtraRefused(p)
 			}
 		}
-		if len(cur) >= tu.MaxExtra {
+		b := up.downlinkBound()
+		if b != bound {
+			bound = b
+			log.Debugw("own downlink limits the download", "cid", s.cid, "bound", b)
+		}
+		if len(cur) >= tu.MaxExtra || bound {
 			continue
 		}
 		for _, p := range up.book.seedList(s.node.chooser.FailBackoff(), tu.ExtraBackoff) {

@@ -448,6 +448,9 @@ func (f *fetchState) start() {
 	f.g.Go(f.runDecoder)
 	f.g.Go(f.runDecoder)
 	s.up.start(f.cfg)
+	if s.stripes > 1 {
+		s.down.g.Go(s.down.tellWidths)
+	}
 	// Blocks that already hold enough symbols from an earlier run.
 	for b := 0; b < s.numBlocks(); b++ {
 		if !s.isFinished(uint8(b)) && f.spill.count(b) >= int(f.need[b].Load()) {

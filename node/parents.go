@@ -402,6 +402,11 @@ func (m *stripeManager) reevaluate() {
 	up, s := m.up, m.up.s
 	ch := s.node.chooser
 	self := s.node.host.ID()
+	if up.downlinkBound() {
+		// Another parent would pass us the same share: a probe or a
+		// switch would only cost duplicates and what is in flight.
+		return
+	}
 	m.refresh(up.book.candidates(s.node.chooser.FailBackoff()))
 	cur := m.cur
 	curRate := cur.rawMeter.rate()

@@ -90,6 +90,16 @@ type Tuning struct {
 	StarveShare float64
 	StarveAfter time.Duration
 
+	// BoundShare: when most of a peer's stripe parents older than
+	// StarveAfter pass it less than BoundShare (0.7) of what they receive
+	// in their stripe (their width, which relays repeat as it moves), the
+	// peer's own downlink is what limits it, and another parent in any
+	// stripe would only get the same share. It then neither probes nor
+	// switches on measured rates and takes no new extra upstreams: each
+	// of those costs duplicates and the symbols in flight on the stream it
+	// leaves, out of the downlink that limits it (see width.go).
+	BoundShare float64
+
 	// Extra (whole-stream) upstreams from complete peers beside the stripe
 	// parents: at most MaxExtra (2), reconsidered every ExtraTick (250 ms),
 	// dropped by ExtraDrop (idle 2 s, or more than 10 % duplicates after
@@ -161,6 +171,7 @@ func DefaultTuning() Tuning {
 
 		StarveShare: 0.2,
 		StarveAfter: 3 * time.Second,
+		BoundShare:  0.7,
 
 		MaxExtra:     2,
 		ExtraTick:    250 * time.Millisecond,
@@ -201,7 +212,7 @@ func (t *Tuning) Validate() error {
 	for name, x := range map[string]float64{
 		"credit stuck share": t.CreditStuck, "slow share": t.Slow.Share, "clear share": t.Slow.ClearShare,
 		"probe share": t.ProbeShare, "tail share": t.TailShare, "extra duplicate share": t.ExtraDrop.DupShare,
-		"starve share": t.StarveShare,
+		"starve share": t.StarveShare, "bound share": t.BoundShare,
 	} {
 		if x < 0 || x > 1 {
 			errs = append(errs, fmt.Errorf("%s %g outside [0, 1]", name, x))
