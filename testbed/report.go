@@ -187,6 +187,7 @@ func markdown(res *result) string {
 			b.WriteString("\n")
 		}
 	}
+	b.WriteString(sabotageMarkdown(res))
 	b.WriteString(paperMode(res))
 	return b.String()
 }
