@@ -155,8 +155,11 @@ type sabotageResult struct {
 	// Late counts receivers sent their first corrupt source symbol only
 	// after they completed (never read: not victims).
 	Late int `json:"late"`
-	// BlamedSaboteur counts victims that blamed the saboteur.
+	// BlamedSaboteur counts victims that blamed the saboteur; BlamedBy
+	// every honest receiver that did (a corrupt repair symbol makes no
+	// victim but may be blamed too).
 	BlamedSaboteur int `json:"blamed_saboteur"`
+	BlamedBy       int `json:"blamed_by"`
 	// HonestBlamed counts blames of honest peers, by anyone: in mode
 	// honest every blame, else any blame not of the saboteur, and any
 	// blame by the saboteur (which fetches honestly).
@@ -178,11 +181,16 @@ func judgeSabotage(mode, host, peerID string, rec *sabRecord, recv map[string]pe
 		return id
 	}
 	for _, h := range slices.Sorted(maps.Keys(recv)) {
+		by := false
 		for _, bl := range recv[h].Blamed {
+			by = by || (h != host && bl.Peer == peerID)
 			if h == host || mode == "honest" || bl.Peer != peerID {
 				sr.HonestBlamed++
 				sr.HonestBlames = append(sr.HonestBlames, fmt.Sprintf("%s blamed %s: %s", h, name(bl.Peer), bl.Reason))
 			}
+		}
+		if by && mode != "honest" {
+			sr.BlamedBy++
 		}
 	}
 	if rec == nil {
@@ -281,10 +289,11 @@ func sabotageMarkdown(res *result) string {
 		"its own download is not in the swarm's time. Swarm: from the first honest receiver's launch to the last one's completion; " +
 		"/ twin: that time over the same run index with the saboteur honest; victims: honest receivers sent a corrupt source symbol before they completed; " +
 		"blamed: victims that blamed the saboteur; unread: victims that did not, whose stream from it ended within 2 s of that symbol (in flight); " +
-		"missed: victims that did not blame it in 2 s; stop: the victim's blame minus the first corrupt source symbol written to it (one clock); " +
+		"missed: victims that did not blame it in 2 s; late: receivers sent their first corrupt source symbol only once complete (not victims); " +
+		"stop: the victim's blame minus the first corrupt source symbol written to it (one clock); blamed by: honest receivers that blamed the saboteur, victims or not; " +
 		"honest blamed: blames of honest peers (must be 0); files: honest receivers with a verified copy.\n\n")
-	b.WriteString("| system | run | swarm s | / twin | corrupt symbols | victims | blamed | unread | missed | late | worst stop s | honest blamed | files | saboteur done s |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| system | run | swarm s | / twin | corrupt symbols | victims | blamed | unread | missed | late | worst stop s | blamed by | honest blamed | files | saboteur done s |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range systems {
 		base, _ := splitSabotage(s)
 		twin := res.Systems[base+sabotageSep+"honest"]
@@ -315,9 +324,9 @@ func sabotageMarkdown(res *result) string {
 			if r.WholeS > 0 {
 				whole = fmt.Sprintf("%.2f", r.WholeS)
 			}
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %d | %d | %d | %d | %d | %d | %.3f | %d | %d/%d | %s |\n",
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %d | %d | %d | %d | %d | %d | %.3f | %d | %d | %d/%d | %s |\n",
 				s, r.Run, whole, ratio, sr.Corrupted, len(sr.Victims), sr.BlamedSaboteur, unread, sr.missed(), sr.Late,
-				sr.WorstStopS, sr.HonestBlamed, countOK(r), len(r.Receivers), own)
+				sr.WorstStopS, sr.BlamedBy, sr.HonestBlamed, countOK(r), len(r.Receivers), own)
 		}
 	}
 	var notes []string

@@ -78,7 +78,7 @@ func TestJudgeSabotage(t *testing.T) {
 	if len(sr.Victims) != 2 || sr.Victims[0].Host != "A" || sr.Victims[1].Host != "B" {
 		t.Fatalf("victims %+v", sr.Victims)
 	}
-	if sr.BlamedSaboteur != 1 || sr.Late != 1 || !sr.Victims[1].Unread || sr.missed() != 0 {
+	if sr.BlamedSaboteur != 1 || sr.BlamedBy != 1 || sr.Late != 1 || !sr.Victims[1].Unread || sr.missed() != 0 {
 		t.Errorf("blamed %d, late %d, unread %v, missed %d", sr.BlamedSaboteur, sr.Late, sr.Victims[1].Unread, sr.missed())
 	}
 	if math.Abs(sr.WorstStopS-0.3) > 1e-9 || sr.Victims[0].StopS == nil {
@@ -119,8 +119,8 @@ func TestSabotageReport(t *testing.T) {
 	md := markdown(res)
 	for _, want := range []string{
 		"## Sabotage: a saboteur on S",
-		"| romap2p+sab-all | 1 | 11.00 | 1.10 | 900 | 2 | 1 | 1 | 0 | 1 | 0.300 | 1 | 4/4 | 7.0 |",
-		"| romap2p+sab-honest | 1 | 10.00 | 1.00 | 0 | 0 | 0 | 0 | 0 | 0 | 0.000 | 0 | 4/4 | – |",
+		"| romap2p+sab-all | 1 | 11.00 | 1.10 | 900 | 2 | 1 | 1 | 0 | 1 | 0.300 | 1 | 1 | 4/4 | 7.0 |",
+		"| romap2p+sab-honest | 1 | 10.00 | 1.00 | 0 | 0 | 0 | 0 | 0 | 0 | 0.000 | 0 | 0 | 4/4 | – |",
 		"D blamed src: bad",
 		"A 0.300 s, B unread (written to 0.500 s after)",
 	} {
