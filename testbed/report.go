@@ -27,6 +27,18 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// maxOf returns the largest of xs (NaN when empty).
+func maxOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	return slices.Max(xs)
+}
+
+// mss is the TCP payload of one full segment on the testbed's links
+// (1500-byte MTU, timestamps on): retransmitted segments are counted in it.
+const mss = 1448
+
 // receiverTimes returns one receiver's completion times over the runs in
 // which it verified its copy.
 func receiverTimes(sr *systemResult, host string) []float64 {
@@ -106,11 +118,19 @@ func markdown(res *result) string {
 	}
 
 	b.WriteString("\n\n## Where the time goes (medians over receivers and runs)\n\n")
-	b.WriteString("| system | receiver done, s | start-up s (launch to 2 % of the file in) | tail s (90 % in to done) | receiver CPU s | receiver CPU s at done | source CPU s |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| system | receiver done, s | start-up s (launch to 2 % of the file in) | tail s (90 % in to done) | receiver CPU s | receiver CPU s at done | source CPU s | downlink at done / file (max) | retransmitted MiB, all hosts |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range systems {
-		var secs, start, tail, cpu, cpuDone, scpu []float64
+		var secs, start, tail, cpu, cpuDone, scpu, cost, retx []float64
 		for _, r := range res.Systems[s].Runs {
 			scpu = append(scpu, r.Source.CPUS+r.Source.HelperCPUS)
+			segs := r.Source.RetransSegs
+			for _, rr := range r.Receivers {
+				segs += rr.RetransSegs
+			}
+			if r.Sabotage != nil && r.Sabotage.Saboteur != nil {
+				segs += r.Sabotage.Saboteur.RetransSegs
+			}
+			retx = append(retx, float64(segs)*mss/(1<<20))
 			for _, rr := range r.Receivers {
 				if !rr.OK {
 					continue
@@ -120,9 +140,12 @@ func markdown(res *result) string {
 				tail = append(tail, rr.TailS)
 				cpu = append(cpu, rr.CPUS)
 				cpuDone = append(cpuDone, rr.CPUDoneS)
+				if rr.DoneBytes > 0 && res.Case.SizeBytes > 0 {
+					cost = append(cost, float64(rr.DoneBytes)/float64(res.Case.SizeBytes))
+				}
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", s, median(secs), median(start), median(tail), median(cpu), median(cpuDone), median(scpu))
+		fmt.Fprintf(&b, "| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f (%.3f) | %.1f |\n", s, median(secs), median(start), median(tail), median(cpu), median(cpuDone), median(scpu), median(cost), maxOf(cost), median(retx))
 	}
 	b.WriteString("\n## Per receiver: completion time, s (median, then each run)\n\n")
 	b.WriteString("| receiver | bound s | max-flow Mbit/s | widest path Mbit/s (parent) | eq. 2 Mbit/s | single tree s |")

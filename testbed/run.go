@@ -68,6 +68,12 @@ type recvResult struct {
 	CPUDoneS  float64 `json:"cpu_done_s"`
 	SentBytes int64   `json:"sent_bytes"`
 	RecvBytes int64   `json:"recv_bytes"`
+	// DoneBytes is what its downlink carried from launch to completion
+	// (the first 250 ms sample at or after it): the cost of its download,
+	// where RecvBytes also counts the time it served others afterwards.
+	DoneBytes int64 `json:"recv_bytes_done,omitempty"`
+	// RetransSegs is how many TCP segments this host sent again.
+	RetransSegs int64 `json:"retrans_segs"`
 	// StartS is from launch until 2 % of the file's bytes came in on its
 	// downlink; TailS from 90 % of them until completion (250 ms samples).
 	StartS    float64  `json:"start_s"`
@@ -82,8 +88,9 @@ type recvResult struct {
 
 // sourceResult is the source in one run.
 type sourceResult struct {
-	CPUS      float64 `json:"cpu_s"`
-	SentBytes int64   `json:"sent_bytes"`
+	CPUS        float64 `json:"cpu_s"`
+	SentBytes   int64   `json:"sent_bytes"`
+	RetransSegs int64   `json:"retrans_segs"`
 	// HelperCPUS is the CPU of helpers on the source (the tracker).
 	HelperCPUS float64 `json:"helper_cpu_s,omitempty"`
 }
@@ -318,8 +325,9 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 	seen := map[string]peerSeen{}
 	for _, i := range b.recv {
 		r := &recvResult{
-			SentBytes: after[i].Sent - before[i].Sent,
-			RecvBytes: after[i].Recv - before[i].Recv,
+			SentBytes:   after[i].Sent - before[i].Sent,
+			RecvBytes:   after[i].Recv - before[i].Recv,
+			RetransSegs: after[i].Retrans - before[i].Retrans,
 		}
 		p := o.recv[i]
 		if i == o.sab {
@@ -343,6 +351,7 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 		}
 		r.Seconds = secs
 		r.StartS, r.TailS = phases(series, i, before[i].Recv, b.size, p.start, secs)
+		r.DoneBytes = bytesAt(series, i, before[i].Recv, p.start.Add(time.Duration(secs*float64(time.Second))))
 		if end := p.start.Add(time.Duration(secs * float64(time.Second))); end.After(last) && i != o.sab {
 			last = end
 		}
@@ -383,6 +392,7 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 		rr.CPUS += c
 	}
 	rr.Source.SentBytes = after[b.src].Sent - before[b.src].Sent
+	rr.Source.RetransSegs = after[b.src].Retrans - before[b.src].Retrans
 	if o.sab >= 0 {
 		// The saboteur wrote its record when it was stopped.
 		own := rr.Sabotage.Saboteur
@@ -439,6 +449,19 @@ func phases(series []sample, i int, base, size int64, launch time.Time, secs flo
 		tailS = math.Max(0, secs-t90.Sub(launch).Seconds())
 	}
 	return startS, tailS
+}
+
+// bytesAt returns what host i's downlink carried from base until the first
+// sample at or after t (the last sample when none is that late).
+func bytesAt(series []sample, i int, base int64, t time.Time) int64 {
+	var got int64
+	for _, s := range series {
+		got = s.bytes[i] - base
+		if !s.at.Before(t) {
+			break
+		}
+	}
+	return got
 }
 
 // randomFile writes size random bytes to path and returns their SHA-256.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/romap2p/romap2p/treebuild"
 )
@@ -290,5 +291,31 @@ func TestMarkdownAndChart(t *testing.T) {
 	}
 	if b, err := os.ReadFile(svg); err != nil || !bytes.Contains(b, []byte("<svg")) {
 		t.Errorf("chart: %v, %d bytes", err, len(b))
+	}
+}
+
+func TestParseRetransSegs(t *testing.T) {
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\nTcp: RtoAlgorithm RtoMin RetransSegs InErrs\nTcp: 1 200 4711 0\nUdp: InDatagrams\nUdp: 3\n"
+	got, err := parseRetransSegs([]byte(snmp))
+	if err != nil || got != 4711 {
+		t.Fatalf("parseRetransSegs = %d, %v; want 4711", got, err)
+	}
+	if _, err := parseRetransSegs([]byte("Ip: a\nIp: 1\n")); err == nil {
+		t.Fatal("no error without a Tcp line")
+	}
+}
+
+func TestBytesAt(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	series := []sample{
+		{at: t0, bytes: []int64{10}},
+		{at: t0.Add(250 * time.Millisecond), bytes: []int64{60}},
+		{at: t0.Add(500 * time.Millisecond), bytes: []int64{90}},
+	}
+	if got := bytesAt(series, 0, 10, t0.Add(100*time.Millisecond)); got != 50 {
+		t.Fatalf("bytesAt mid-run = %d, want 50", got)
+	}
+	if got := bytesAt(series, 0, 10, t0.Add(time.Second)); got != 80 {
+		t.Fatalf("bytesAt past the end = %d, want 80", got)
 	}
 }

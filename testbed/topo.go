@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -286,8 +287,9 @@ func (t *topology) command(ctx context.Context, i int, name string, args ...stri
 }
 
 // linkBytes are the bytes a host's link carried: sent through its uplink,
-// received through its downlink (from the qdisc counters).
-type linkBytes struct{ Sent, Recv int64 }
+// received through its downlink (from the qdisc counters), and the TCP
+// segments its kernel sent again (RetransSegs of its /proc/net/snmp).
+type linkBytes struct{ Sent, Recv, Retrans int64 }
 
 // counters reads every host's link counters.
 func (t *topology) counters(ctx context.Context) ([]linkBytes, error) {
@@ -301,9 +303,49 @@ func (t *topology) counters(ctx context.Context) ([]linkBytes, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = linkBytes{Sent: s, Recv: r}
+		rt, err := t.retransSegs(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = linkBytes{Sent: s, Recv: r, Retrans: rt}
 	}
 	return out, nil
+}
+
+// retransSegs reads how many TCP segments host i's kernel has sent again.
+func (t *topology) retransSegs(ctx context.Context, i int) (int64, error) {
+	out, err := t.command(ctx, i, "cat", "/proc/net/snmp").Output()
+	if err != nil {
+		return 0, fmt.Errorf("tcp counters of host %d: %w", i, err)
+	}
+	return parseRetransSegs(out)
+}
+
+// parseRetransSegs finds RetransSegs in the text of /proc/net/snmp: a
+// "Tcp:" line of names followed by a "Tcp:" line of values.
+func parseRetransSegs(snmp []byte) (int64, error) {
+	var names []string
+	for _, line := range strings.Split(string(snmp), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for j, n := range names {
+			if n == "RetransSegs" && j < len(f) {
+				v, err := strconv.ParseInt(f[j], 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("RetransSegs %q: %w", f[j], err)
+				}
+				return v, nil
+			}
+		}
+		break
+	}
+	return 0, errors.New("no RetransSegs in /proc/net/snmp")
 }
 
 // rootBytes returns the byte counter of a device's root qdisc.
