@@ -29,6 +29,7 @@ type Progress struct {
 	CID        cid.Cid
 	Name       string
 	Size       int64
+	SymbolSize int    // T, the symbol size in bytes
 	Role       string // "source", "fetching" or "complete"
 	Blocks     int
 	BlocksDone int
@@ -84,6 +85,7 @@ func (s *session) progress() Progress {
 		CID:         s.cid,
 		Name:        s.manifest.Name,
 		Size:        int64(s.manifest.Size),
+		SymbolSize:  s.t,
 		Blocks:      s.numBlocks(),
 		SymbolsIn:   s.symbolsIn.Load(),
 		SymbolsNew:  s.symbolsNew.Load(),

@@ -214,6 +214,8 @@ func cmdRun(ctx context.Context, args []string) error {
 	timeout := fs.Float64("timeout", 0, "seconds one system run may take (0: 60 + 10 x the slowest bound; http, direct: 60 + 3 x the direct transfers in a row)")
 	bin := fs.String("romap2p", "", "romap2p binary to use (default: build ./cmd/romap2p)")
 	keep := fs.Bool("keep", false, "keep the work directory and copy every process's log into DIR/logs")
+	saboteur := fs.String("saboteur", "", "HOST that runs romap2p built with -tags romap2p_saboteur, corrupting what it relays (see --sabotage)")
+	sabotage := fs.String("sabotage", "all,honest", "with --saboteur: comma-separated MODES, each run as system SYSTEM+sab-MODE: "+strings.Join(sabotageModes, ", "))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -230,13 +232,14 @@ func cmdRun(ctx context.Context, args []string) error {
 	if *runs < 1 || *stagger < 0 {
 		return errors.New("--runs must be at least 1 and --stagger not negative")
 	}
-	sys, err := parseSystems(*systems)
+	sys, modes, err := parseRunSystems(*systems, *saboteur, *sabotage, fs)
 	if err != nil {
 		return err
 	}
 	cfg := runConfig{Matrix: mf.matrix, Source: mf.source, SizeBytes: size, Scale: mf.scale,
 		UplinkMbit: mf.up, DownlinkMbit: mf.down, StaggerS: *stagger, Runs: *runs, Systems: sys,
-		TimeoutS: *timeout, CC: mf.cc, out: *out, romap2p: *bin, keep: *keep, wait: mf.wait}
+		TimeoutS: *timeout, CC: mf.cc, Saboteur: *saboteur, Sabotage: modes,
+		out: *out, romap2p: *bin, keep: *keep, wait: mf.wait}
 	start := time.Now()
 	res, err := runCase(ctx, cfg)
 	if res != nil {
@@ -254,7 +257,34 @@ func cmdRun(ctx context.Context, args []string) error {
 	if failed > 0 {
 		return fmt.Errorf("%d receiver runs did not end with a verified copy (see %s/result.md)", failed, *out)
 	}
+	if bad := sabotageFailures(res); len(bad) > 0 {
+		return fmt.Errorf("sabotage: %s (see %s/result.md)", strings.Join(bad, "; "), *out)
+	}
 	return nil
+}
+
+// parseRunSystems reads --systems, and with --saboteur replaces each
+// romap2p system by one per --sabotage mode.
+func parseRunSystems(systems, saboteur, sabotage string, fs *flag.FlagSet) (sys, modes []string, err error) {
+	sys, err = parseSystems(systems)
+	if err != nil {
+		return nil, nil, err
+	}
+	if saboteur == "" {
+		sabotageSet := false
+		fs.Visit(func(f *flag.Flag) { sabotageSet = sabotageSet || f.Name == "sabotage" })
+		if sabotageSet {
+			return nil, nil, errors.New("--sabotage needs --saboteur HOST")
+		}
+		return sys, nil, nil
+	}
+	if modes, err = parseSabotage(sabotage); err != nil {
+		return nil, nil, err
+	}
+	if sys, err = withSabotage(sys, modes); err != nil {
+		return nil, nil, err
+	}
+	return sys, modes, nil
 }
 
 func parseSystems(s string) ([]string, error) {

@@ -127,6 +127,9 @@ func markdown(res *result) string {
 			for _, rr := range r.Receivers {
 				segs += rr.RetransSegs
 			}
+			if r.Sabotage != nil && r.Sabotage.Saboteur != nil {
+				segs += r.Sabotage.Saboteur.RetransSegs
+			}
 			retx = append(retx, float64(segs)*mss/(1<<20))
 			for _, rr := range r.Receivers {
 				if !rr.OK {
@@ -207,6 +210,7 @@ func markdown(res *result) string {
 			b.WriteString("\n")
 		}
 	}
+	b.WriteString(sabotageMarkdown(res))
 	b.WriteString(paperMode(res))
 	return b.String()
 }

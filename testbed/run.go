@@ -32,6 +32,10 @@ type runConfig struct {
 	Systems      []string `json:"systems"`
 	TimeoutS     float64  `json:"timeout_s"`
 	CC           string   `json:"cc,omitempty"`
+	// Saboteur is the host that runs the saboteur build in the systems
+	// named SYSTEM+sab-MODE, one per mode of Sabotage.
+	Saboteur string   `json:"saboteur,omitempty"`
+	Sabotage []string `json:"sabotage,omitempty"`
 
 	out     string
 	romap2p string
@@ -76,7 +80,10 @@ type recvResult struct {
 	TailS     float64  `json:"tail_s"`
 	ReceivedK *float64 `json:"received_k,omitempty"`
 	Upstreams []string `json:"upstreams,omitempty"`
-	Error     string   `json:"error,omitempty"`
+	// Blamed are the peers (host names) a romap2p receiver blamed for bad
+	// data by its completion, with when (RFC 3339) and why.
+	Blamed []blameSeen `json:"blamed,omitempty"`
+	Error  string      `json:"error,omitempty"`
 }
 
 // sourceResult is the source in one run.
@@ -95,7 +102,10 @@ type runResult struct {
 	CPUS      float64                `json:"cpu_s"`
 	Receivers map[string]*recvResult `json:"receivers"`
 	Source    sourceResult           `json:"source"`
-	Error     string                 `json:"error,omitempty"`
+	// Sabotage is the saboteur's run (systems SYSTEM+sab-MODE); its host
+	// is not among Receivers.
+	Sabotage *sabotageResult `json:"sabotage,omitempty"`
+	Error    string          `json:"error,omitempty"`
 }
 
 // systemResult is every run of one system.
@@ -172,11 +182,24 @@ func runCase(ctx context.Context, cfg runConfig) (*result, error) {
 			os.RemoveAll(work)
 		}
 	}()
+	sab := -1
+	if cfg.Saboteur != "" {
+		i, ok := m.Index(cfg.Saboteur)
+		if !ok || i == src {
+			return nil, fmt.Errorf("run: --saboteur %q is not a receiver of %s (hosts: %v)", cfg.Saboteur, cfg.Matrix, m.Hosts())
+		}
+		sab = i
+	}
 	tl, err := newTools(ctx, work, cfg.romap2p)
 	if err != nil {
 		return nil, err
 	}
-	b := &bed{src: src, size: cfg.SizeBytes, tools: tl,
+	if sab >= 0 {
+		if err := tl.buildSaboteur(ctx, work); err != nil {
+			return nil, err
+		}
+	}
+	b := &bed{src: src, sab: sab, size: cfg.SizeBytes, tools: tl,
 		stagger: time.Duration(cfg.StaggerS * float64(time.Second)),
 		timeout: limit}
 	for i := range m.Len() {
@@ -292,20 +315,29 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 	// The whole swarm's time runs from the first receiver's launch (the
 	// source's start-up, a seeder's hashing, are not in it) to the last
 	// receiver's completion.
+	// A saboteur's own download is in neither.
 	var first, last time.Time
-	for _, p := range o.recv {
-		if first.IsZero() || p.start.Before(first) {
+	for i, p := range o.recv {
+		if i != o.sab && (first.IsZero() || p.start.Before(first)) {
 			first = p.start
 		}
 	}
+	seen := map[string]peerSeen{}
 	for _, i := range b.recv {
 		r := &recvResult{
 			SentBytes:   after[i].Sent - before[i].Sent,
 			RecvBytes:   after[i].Recv - before[i].Recv,
 			RetransSegs: after[i].Retrans - before[i].Retrans,
 		}
-		rr.Receivers[b.name(i)] = r
 		p := o.recv[i]
+		if i == o.sab {
+			rr.Sabotage = &sabotageResult{Saboteur: r}
+		} else {
+			rr.Receivers[b.name(i)] = r
+		}
+		if p != nil && o.sab >= 0 {
+			seen[b.name(i)] = p.seen()
+		}
 		if p == nil {
 			r.Error = "not started"
 			continue
@@ -320,7 +352,7 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 		r.Seconds = secs
 		r.StartS, r.TailS = phases(series, i, before[i].Recv, b.size, p.start, secs)
 		r.DoneBytes = bytesAt(series, i, before[i].Recv, p.start.Add(time.Duration(secs*float64(time.Second))))
-		if end := p.start.Add(time.Duration(secs * float64(time.Second))); end.After(last) {
+		if end := p.start.Add(time.Duration(secs * float64(time.Second))); end.After(last) && i != o.sab {
 			last = end
 		}
 		if v, ok := info["received_k"].(float64); ok {
@@ -328,6 +360,14 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 		}
 		if v, ok := info["upstreams"].([]string); ok {
 			r.Upstreams = v
+		}
+		if v, ok := info["blamed"].([]blameSeen); ok && len(v) > 0 {
+			for _, bl := range v {
+				if h, ok := b.peerHost[bl.Peer]; ok {
+					bl.Peer = h
+				}
+				r.Blamed = append(r.Blamed, bl)
+			}
 		}
 		sum, err := fileSHA(o.out[i])
 		if err != nil {
@@ -353,6 +393,16 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 	}
 	rr.Source.SentBytes = after[b.src].Sent - before[b.src].Sent
 	rr.Source.RetransSegs = after[b.src].Retrans - before[b.src].Retrans
+	if o.sab >= 0 {
+		// The saboteur wrote its record when it was stopped.
+		own := rr.Sabotage.Saboteur
+		rec, err := readSabRecord(o.sabRecord)
+		rr.Sabotage = judgeSabotage(o.sabMode, b.name(o.sab), b.peerOf(o.sab), rec, seen, b.peerHost)
+		rr.Sabotage.Saboteur = own
+		if err != nil {
+			rr.Sabotage.Error = err.Error()
+		}
+	}
 	return rr, nil
 }
 

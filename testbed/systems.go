@@ -29,6 +29,8 @@ type bed struct {
 	tools   *tools
 	// peerHost maps romap2p peer IDs to host names.
 	peerHost map[string]string
+	// sab is the saboteur's host index (-1: none).
+	sab int
 }
 
 // outcome is what one system run yields, before the link counters.
@@ -40,11 +42,27 @@ type outcome struct {
 	// out is each receiver's output file.
 	out map[int]string
 	err error
+	// sab is the receiver that runs the saboteur (-1: none), in mode
+	// sabMode, writing its record to sabRecord. Its own download is not
+	// waited for.
+	sab       int
+	sabMode   string
+	sabRecord string
 }
 
 func (b *bed) name(i int) string { return b.topo.m.Name(i) }
 
 func (b *bed) addr(i int) string { return b.topo.addrs[i].String() }
+
+// peerOf returns host i's romap2p peer ID.
+func (b *bed) peerOf(i int) string {
+	for id, h := range b.peerHost {
+		if h == b.name(i) {
+			return id
+		}
+	}
+	return ""
+}
 
 // launchReceivers starts one process per receiver, all at once or
 // stagger apart, and waits for all of them to finish or the deadline.
@@ -69,7 +87,9 @@ func (b *bed) launchReceivers(ctx context.Context, dir string, o *outcome, mk fu
 	}
 	ps := make([]*proc, 0, len(o.recv))
 	for _, i := range b.recv {
-		ps = append(ps, o.recv[i])
+		if i != o.sab {
+			ps = append(ps, o.recv[i])
+		}
 	}
 	waitAll(ctx, ps)
 	return nil
@@ -78,13 +98,17 @@ func (b *bed) launchReceivers(ctx context.Context, dir string, o *outcome, mk fu
 // runSystem runs one system once in dir. The caller stops every process of
 // the outcome after reading it.
 func (b *bed) runSystem(ctx context.Context, system, dir string) *outcome {
-	o := &outcome{recv: map[int]*proc{}, out: map[int]string{}}
+	o := &outcome{recv: map[int]*proc{}, out: map[int]string{}, sab: -1}
 	limit := b.timeout(system)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	switch system {
+	base, mode := splitSabotage(system)
+	if mode != "" {
+		o.sab, o.sabMode, o.sabRecord = b.sab, mode, filepath.Join(dir, "saboteur.record")
+	}
+	switch base {
 	case "romap2p", "romap2p-default", "romap2p-tree":
-		o.err = b.runRomap2p(ctx, system, dir, o)
+		o.err = b.runRomap2p(ctx, base, dir, o)
 	case "bittorrent":
 		o.err = b.runBitTorrent(ctx, dir, o)
 	case "http", "direct":
@@ -100,11 +124,13 @@ func (b *bed) runSystem(ctx context.Context, system, dir string) *outcome {
 
 // getJSON is the part of `romap2p get --json` the testbed reads.
 type getJSON struct {
-	OK            bool     `json:"ok"`
-	Seconds       float64  `json:"seconds"`
-	SymbolsIn     uint64   `json:"symbols_in"`
-	SymbolsNeeded uint64   `json:"symbols_needed"`
-	Parents       []string `json:"parents"`
+	OK            bool        `json:"ok"`
+	Seconds       float64     `json:"seconds"`
+	SymbolsIn     uint64      `json:"symbols_in"`
+	SymbolsNeeded uint64      `json:"symbols_needed"`
+	Parents       []string    `json:"parents"`
+	Blamed        []blameSeen `json:"blamed"`
+	Completed     string      `json:"completed"`
 }
 
 func (b *bed) runRomap2p(ctx context.Context, system, dir string, o *outcome) error {
@@ -153,6 +179,10 @@ func (b *bed) runRomap2p(ctx context.Context, system, dir string, o *outcome) er
 		}
 		args = append(args, stripes...)
 		cmd := b.topo.command(ctx, i, bin, args...)
+		if i == o.sab {
+			cmd = b.topo.command(ctx, i, b.tools.saboteur, args...)
+			cmd.Env = append(os.Environ(), "ROMAP2P_SABOTAGE="+o.sabMode, "ROMAP2P_SABOTAGE_RECORD="+o.sabRecord)
+		}
 		return cmd, func(stdout bool, line string) (bool, map[string]any) {
 			var g getJSON
 			if !stdout || json.Unmarshal([]byte(line), &g) != nil || g.SymbolsNeeded == 0 {
@@ -170,6 +200,8 @@ func (b *bed) runRomap2p(ctx context.Context, system, dir string, o *outcome) er
 				"received_k": float64(g.SymbolsIn) / float64(g.SymbolsNeeded),
 				"upstreams":  ups,
 				"own_s":      g.Seconds,
+				"blamed":     g.Blamed,
+				"completed":  g.Completed,
 			}
 		}, nil
 	})

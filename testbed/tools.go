@@ -31,9 +31,12 @@ server.listen(port, host)
 // tools are the programs a run uses.
 type tools struct {
 	romap2p string // the romap2p binary
-	self    string // this harness, for its helper subcommands
-	repos   string // directory of the per-host romap2p repos
-	cache   string // where outside tools are built and kept
+	// saboteur is the romap2p binary built with the romap2p_saboteur tag
+	// (only when a run has a saboteur).
+	saboteur string
+	self     string // this harness, for its helper subcommands
+	repos    string // directory of the per-host romap2p repos
+	cache    string // where outside tools are built and kept
 
 	btOnce  sync.Once
 	btErr   error
@@ -67,6 +70,22 @@ func newTools(ctx context.Context, work, bin string) (*tools, error) {
 		}
 	}
 	return t, nil
+}
+
+// buildSaboteur builds the saboteur build of romap2p into work.
+func (t *tools) buildSaboteur(ctx context.Context, work string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	t.saboteur = filepath.Join(work, "romap2p-saboteur")
+	say("building romap2p with -tags romap2p_saboteur")
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "romap2p_saboteur", "-o", t.saboteur, "./cmd/romap2p")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build -tags romap2p_saboteur ./cmd/romap2p: %w: %s", err, out)
+	}
+	return nil
 }
 
 // repo returns host's romap2p repo directory.

@@ -33,6 +33,10 @@ type nodeFlags struct {
 	maxChildren int
 	uploadLimit string
 	fs          *pflag.FlagSet
+	// wrap, when set, wraps the writer of every symbols stream the node
+	// feeds, outside the upload limit (node.WithShaper keeps only the last
+	// wrapper it is given, so the two are chained here).
+	wrap func(from, to peer.ID, w io.Writer) io.Writer
 }
 
 // register adds the node flags to fs; withMDNS adds --no-mdns (commands
@@ -135,8 +139,12 @@ func (f *nodeFlags) nodeOptions(r *repoHandle, boot []peer.AddrInfo, notes io.Wr
 	case f.public:
 		opts = append(opts, node.WithDHTOptions(node.PublicBootstrap()))
 	}
+	shape := f.wrap
 	if limit > 0 {
-		opts = append(opts, node.WithShaper(uploadLimiter(limit)))
+		shape = chainShapers(uploadLimiter(limit), f.wrap)
+	}
+	if shape != nil {
+		opts = append(opts, node.WithShaper(shape))
 	}
 	return opts, nil
 }
@@ -220,6 +228,17 @@ func uploadLimiter(bytesPerSec float64) func(from, to peer.ID, w io.Writer) io.W
 	return func(from, to peer.ID, w io.Writer) io.Writer {
 		once.Do(func() { nw.SetUplink(from.String(), bytesPerSec) })
 		return nw.Writer(from.String(), to.String(), w)
+	}
+}
+
+// chainShapers returns a stream wrapper that applies inner, then outer
+// around what inner returned; a nil outer leaves inner alone.
+func chainShapers(inner, outer func(from, to peer.ID, w io.Writer) io.Writer) func(from, to peer.ID, w io.Writer) io.Writer {
+	if outer == nil {
+		return inner
+	}
+	return func(from, to peer.ID, w io.Writer) io.Writer {
+		return outer(from, to, inner(from, to, w))
 	}
 }
 

@@ -93,6 +93,11 @@ func getCommand() *command {
 			if err := nf.check(); err != nil {
 				return err
 			}
+			hook, err := newGetHook(env)
+			if err != nil {
+				return err
+			}
+			nf.wrap = hook.shaper()
 			// Notes about the repo wait until the command line is known good.
 			var notes bytes.Buffer
 			opts, repo, err := nf.options(busyFresh, &notes)
@@ -129,6 +134,8 @@ func getCommand() *command {
 				return fmt.Errorf("start node: %w", err)
 			}
 			defer n.Close()
+			hook.started(n, c)
+			defer hook.close()
 			if *keep && sv.api == "" {
 				sv.api = defaultAPI
 				if v := env.getenv("ROMAP2P_API"); v != "" {
@@ -396,6 +403,9 @@ type getResult struct {
 	Parents       []string       `json:"parents"`
 	Blamed        []blameJSON    `json:"blamed"`
 	BadSymbols    uint64         `json:"bad_symbols"`
+	// Completed is when the last block was verified (RFC 3339, the
+	// machine's clock), to set beside the blames' times.
+	Completed string `json:"completed,omitempty"`
 }
 
 // newGetResult summarises a finished download.
@@ -407,6 +417,7 @@ func newGetResult(p node.Progress, path string, took time.Duration, links []node
 		WasteProbe: p.WasteProbe, WasteDone: p.WasteDone, WasteRepeat: p.WasteRepeat,
 		Upstreams: []upstreamJSON{}, Parents: []string{},
 		Blamed: blamesJSON(p.Blamed), BadSymbols: p.BadSymbols,
+		Completed: timeJSON(p.Completed),
 	}
 	if !p.Completed.IsZero() && p.Completed.After(p.Started) {
 		r.Seconds = p.Completed.Sub(p.Started).Seconds()

@@ -1,7 +1,8 @@
 // Package hostile is a test helper: libp2p identities that subscribe to a
 // romap2p parent the way a hostile or broken peer would, to show that an
 // honest peer is served whatever they do, and a Saboteur that corrupts the
-// symbols a node sends to its children. Only tests import it.
+// symbols a node sends to its children. Only tests, and the command built
+// with the romap2p_saboteur build tag, import it.
 package hostile
 
 import (

@@ -2,6 +2,7 @@ package hostile
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"maps"
 	"sync"
@@ -29,6 +30,19 @@ const (
 	// turns once children rely on it.
 	CorruptLater
 )
+
+// Sabotages lists every kind of corruption, Honest first.
+var Sabotages = []Sabotage{Honest, CorruptAll, CorruptSome, CorruptRepair, CorruptLater}
+
+// ParseSabotage reads a Sabotage by its name, as String writes it.
+func ParseSabotage(s string) (Sabotage, error) {
+	for _, m := range Sabotages {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("sabotage %q: want honest, all, 1%%, repair or later", s)
+}
 
 func (m Sabotage) String() string {
 	switch m {
@@ -137,6 +151,32 @@ func (sb *Saboteur) Counts() (symbols, corrupted int) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	return sb.count, sb.bad
+}
+
+// Record is what a saboteur did, for a harness to read (as JSON): per peer
+// when the first corrupt source symbol and the last symbol were written to
+// it, keyed by peer ID (its string form).
+type Record struct {
+	Mode      string               `json:"mode"`
+	Symbols   int                  `json:"symbols"`
+	Corrupted int                  `json:"corrupted"`
+	Victims   map[string]time.Time `json:"victims"`
+	LastSent  map[string]time.Time `json:"last_sent"`
+}
+
+// Record returns what the saboteur did so far.
+func (sb *Saboteur) Record() Record {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	r := Record{Mode: sb.mode.String(), Symbols: sb.count, Corrupted: sb.bad,
+		Victims: make(map[string]time.Time, len(sb.victims)), LastSent: make(map[string]time.Time, len(sb.last))}
+	for p, at := range sb.victims {
+		r.Victims[p.String()] = at
+	}
+	for p, at := range sb.last {
+		r.LastSent[p.String()] = at
+	}
+	return r
 }
 
 // Writer returns w with the saboteur's corruption applied to the symbols
