@@ -431,6 +431,8 @@ func (m *stripeManager) reevaluate() {
 			probes = probes[:1]
 		}
 	}
+	before := s.inRate.rate()
+	inStart, probeStart := s.inRate.total.Load(), time.Now()
 	if len(probes) > 0 {
 		var wg sync.WaitGroup
 		results := make([]float64, len(probes))
@@ -464,6 +466,19 @@ func (m *stripeManager) reevaluate() {
 			// With stripes the parent had no credit during the probe
 			// (probeSwap): its rate from before the probe stands.
 			curRate = cur.rawMeter.rate()
+		}
+		if el := time.Since(probeStart).Seconds(); s.stripes > 1 && errs[0] == nil && !math.IsInf(results[0], 1) && el > 0 {
+			// The probe stood in for the parent: if it looks faster than
+			// the parent but everything we received meanwhile came no
+			// faster than before, our own downlink is what limits us, and
+			// no parent can change that.
+			during := float64(s.inRate.total.Load()-inStart) / el
+			if results[0] > curRate && during < boundGain*before {
+				up.boundUntil.Store(time.Now().Add(boundHold).UnixNano())
+				log.Debugw("a probe added nothing to the total: own downlink limits", "stripe", m.stripe,
+					"before", before, "during", during, "probe", results[0], "current", curRate)
+				return
+			}
 		}
 	}
 	choice, sw := ch.Reevaluate(self, cur.peer, curRate, m.candList(), time.Now(), m.lastSwitch)

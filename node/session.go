@@ -71,6 +71,7 @@ type session struct {
 	uploaded   atomic.Uint64 // bytes written to children (symbol frames)
 	reparents  atomic.Uint64 // parent switches made on measurements
 	goodput    *rateMeter    // new symbol bytes per second
+	inRate     *rateMeter    // all symbol bytes per second, from every upstream
 
 	closersMu sync.Mutex
 	closers   []func() error // files to close with the session
@@ -111,6 +112,7 @@ func newSession(n *Node, c cid.Cid, m *protocol.Manifest, mbytes []byte, r role)
 		blocks:   newBlockState(len(m.BlockHashes)),
 		blamed:   newBlameBook(),
 		goodput:  newRateMeter(),
+		inRate:   newRateMeter(),
 	}
 	s.trees = newTreeCache(s)
 	s.ks = make([]uint32, oti.Blocks())

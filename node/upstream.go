@@ -32,6 +32,9 @@ type upside struct {
 	g    group
 	book *peerBook
 	cfg  *getConfig // the download's options, set by start
+	// boundUntil (unix nanoseconds): until then a probe has shown that
+	// this peer's own downlink limits it (width.go).
+	boundUntil atomic.Int64
 
 	mu       sync.Mutex
 	closed   bool
@@ -455,6 +458,7 @@ func (u *upstream) run(br *bufio.Reader) {
 			s.symbolsIn.Add(1)
 			u.lastSym.Store(time.Now().UnixNano())
 			u.rawMeter.add(len(fm.Payload))
+			s.inRate.add(len(fm.Payload))
 			b := int(fm.SBN)
 			if b >= s.numBlocks() {
 				u.err = fmt.Errorf("symbol for block %d of %d", b, s.numBlocks())

@@ -66,14 +66,26 @@ func widthMoved(told, now uint64) bool {
 	return r < 0.8 || r > 1.25
 }
 
-// downlinkBound reports whether this peer's own downlink limits it: of
-// its stripe parents older than Tuning.StarveAfter with a bounded width
-// (at least three), three quarters or more pass it less than
-// Tuning.BoundShare of their width.
+// boundGain and boundHold: when a probe stood in for a stripe parent and
+// the peer's total intake during it was under boundGain times the total
+// before, the peer counts as limited by its own downlink for boundHold.
+const (
+	boundGain = 1.05
+	boundHold = 15 * time.Second
+)
+
+// downlinkBound reports whether this peer's own downlink limits it: a
+// probe found so within boundHold, or, of its stripe parents older than
+// Tuning.StarveAfter with a bounded width (at least three), three quarters
+// or more pass it less than Tuning.BoundShare of their width. Complete
+// parents have no bounded width: the probe test covers them.
 func (up *upside) downlinkBound() bool {
 	s := up.s
 	if s.stripes <= 1 {
 		return false
+	}
+	if time.Now().UnixNano() < up.boundUntil.Load() {
+		return true
 	}
 	tu := s.tuning()
 	now := time.Now()
