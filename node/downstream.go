@@ -199,20 +199,27 @@ func (d *downside) dropSlow(gone []*child) {
 // every SlowCheck, so that a slow child is dropped soon even when nobody
 // asks for a slot.
 func (d *downside) watchSlow() {
-	s := d.s
-	t := time.NewTicker(s.tuning().SlowCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
+	d.every(d.s.tuning().SlowCheck, func() {
 		d.mu.Lock()
 		dead, gone := d.judgeChildrenLocked() // admit.go
 		d.mu.Unlock()
 		d.dropDead(dead)
 		d.dropSlow(gone)
+	})
+}
+
+// every runs f each period until the session ends (on the calling
+// goroutine, which the side's group owns).
+func (d *downside) every(period time.Duration, f func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		f()
 	}
 }
 

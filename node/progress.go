@@ -87,7 +87,7 @@ func (s *session) progress() Progress {
 		Size:        int64(s.manifest.Size),
 		SymbolSize:  s.t,
 		Blocks:      s.numBlocks(),
-		SymbolsIn:   s.symbolsIn.Load(),
+		SymbolsIn:   s.inRate.total.Load() / uint64(max(1, s.t)),
 		SymbolsNew:  s.symbolsNew.Load(),
 		WasteProbe:  s.dupProbe.Load(),
 		WasteDone:   s.dupDone.Load(),

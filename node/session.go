@@ -62,7 +62,6 @@ type session struct {
 	genOnce sync.Once
 
 	// counters
-	symbolsIn  atomic.Uint64 // symbols that arrived from upstreams
 	symbolsNew atomic.Uint64 // of which new to this node (not duplicates, not finished blocks)
 	dupProbe   atomic.Uint64 // symbols wasted: from probes,
 	dupDone    atomic.Uint64 // of blocks already held in full,
@@ -71,7 +70,9 @@ type session struct {
 	uploaded   atomic.Uint64 // bytes written to children (symbol frames)
 	reparents  atomic.Uint64 // parent switches made on measurements
 	goodput    *rateMeter    // new symbol bytes per second
-	inRate     *rateMeter    // all symbol bytes per second, from every upstream
+	// inRate counts all symbol bytes from every upstream (each symbol is
+	// T bytes, so its total over T is the symbols that arrived).
+	inRate *rateMeter
 
 	closersMu sync.Mutex
 	closers   []func() error // files to close with the session

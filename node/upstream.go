@@ -455,7 +455,6 @@ func (u *upstream) run(br *bufio.Reader) {
 		switch fm.Type {
 		case protocol.FrameSymbol:
 			u.symbols.Add(1)
-			s.symbolsIn.Add(1)
 			u.lastSym.Store(time.Now().UnixNano())
 			u.rawMeter.add(len(fm.Payload))
 			s.inRate.add(len(fm.Payload))

@@ -27,14 +27,7 @@ const widthSendWait = 10 * time.Millisecond
 // width when it moved, every widthTick, until the session ends.
 func (d *downside) tellWidths() {
 	s := d.s
-	t := time.NewTicker(widthTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
+	d.every(widthTick, func() {
 		for _, c := range d.list() {
 			if c.probe || c.stripes != s.stripes {
 				continue
@@ -50,7 +43,7 @@ func (d *downside) tellWidths() {
 				c.toldWidth.Store(w)
 			}
 		}
-	}
+	})
 }
 
 // widthMoved reports whether width now differs from the one last told by
