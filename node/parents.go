@@ -352,7 +352,7 @@ func (m *stripeManager) refresh(peers []peer.AddrInfo) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := s.node.queryStatus(s.ctx, ai, s)
+			st, err := up.status.get(s.ctx, ai)
 			if err != nil {
 				return
 			}

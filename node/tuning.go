@@ -19,6 +19,10 @@ type Tuning struct {
 	HandshakeTimeout time.Duration
 	// StatusTimeout bounds a status query to a candidate parent (3 s).
 	StatusTimeout time.Duration
+	// StatusMaxAge is how long a candidate's status answer serves every
+	// stripe of a download before the peer is asked again (2 s; 0: only
+	// queries in flight are shared).
+	StatusMaxAge time.Duration
 	// ManifestPatience is how long Get keeps asking for a manifest nobody
 	// has yet, when its context has no deadline (with one, it asks until
 	// the deadline): peers may be about to get it themselves (1 min).
@@ -142,6 +146,7 @@ func DefaultTuning() Tuning {
 	return Tuning{
 		HandshakeTimeout: 10 * time.Second,
 		StatusTimeout:    3 * time.Second,
+		StatusMaxAge:     2 * time.Second,
 		ManifestPatience: time.Minute,
 		DiscoverEvery:    20 * time.Second,
 		ControlTimeout:   5 * time.Second,
@@ -202,7 +207,7 @@ func (t *Tuning) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"serve grace": t.ServeGrace, "state interval": t.StateEvery, "credit warm-up": t.CreditWarmup,
-		"credit stuck time": t.CreditStuckAfter, "slow ban": t.SlowBan, "extra backoff": t.ExtraBackoff,
+		"status age": t.StatusMaxAge, "credit stuck time": t.CreditStuckAfter, "slow ban": t.SlowBan, "extra backoff": t.ExtraBackoff,
 		"slow time": t.Slow.After, "slow lag": t.Slow.Lag, "clear lag": t.Slow.ClearLag, "extra idle": t.ExtraDrop.Idle,
 	} {
 		if d < 0 {

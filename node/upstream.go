@@ -32,6 +32,8 @@ type upside struct {
 	g    group
 	book *peerBook
 	cfg  *getConfig // the download's options, set by start
+	// status shares candidates' status answers among the stripes.
+	status *statusCache
 	// boundUntil (unix nanoseconds): until then a probe has shown that
 	// this peer's own downlink limits it (width.go).
 	boundUntil atomic.Int64
@@ -48,6 +50,9 @@ type upside struct {
 func newUpside(s *session) *upside {
 	return &upside{
 		s: s,
+		status: newStatusCache(s.tuning().StatusMaxAge, func(ctx context.Context, ai peer.AddrInfo) (*protocol.Status, error) {
+			return s.node.queryStatus(ctx, ai, s)
+		}),
 		book: newPeerBook(s.node.host.ID(), func(ai peer.AddrInfo) {
 			s.node.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 		}, s.isBlamed),
