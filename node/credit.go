@@ -24,6 +24,44 @@ type creditState struct {
 	totalAt   time.Time                           // when symbols last grew
 	told      [protocol.MaxSourceBlocks]uint64    // limit last sent, +1 (0: none)
 	toldAt    time.Time
+	// held: source symbols of each block last reported held (heldFrames).
+	held   [protocol.MaxSourceBlocks]int
+	heldAt time.Time
+}
+
+// heldMore is how many more source symbols of a block a peer must hold
+// before it tells a whole-stream parent again.
+const heldMore = 8
+
+// heldFrames appends, for a whole-stream upstream of a striped download
+// (an extra upstream), held frames for the credited blocks of which this
+// node now holds at least heldMore source symbols more than it last said,
+// at most once per credit refresh. Such a parent is complete and fills the
+// source symbols it takes for missed (relay.Consumer.NextGap); what it
+// learned at subscription grows stale as the stripe parents deliver, and it
+// sent those symbols again (3-11 % of a slow receiver's symbols).
+func heldFrames(dst []byte, u *upstream, st *creditState, credits []protocol.Credit, now time.Time, every time.Duration) []byte {
+	s := u.s
+	if u.stripes != 1 || s.stripes <= 1 || u.probe || now.Sub(st.heldAt) < every {
+		return dst
+	}
+	for _, c := range credits {
+		h, some := s.fetch.spill.held(int(c.SBN), 1, 0)
+		if !some {
+			continue
+		}
+		n := h.Count()
+		if n < st.held[c.SBN]+heldMore {
+			continue
+		}
+		frame, err := protocol.AppendHeldFrame(dst, h)
+		if err != nil {
+			continue
+		}
+		dst, st.held[c.SBN] = frame, n
+	}
+	st.heldAt = now
+	return dst
 }
 
 // runCredits grants credits until the session ends or the download
@@ -38,6 +76,7 @@ func (up *upside) runCredits() {
 		ups    []*upstream
 		blocks []int
 		frame  []protocol.Credit
+		held   []byte
 		rates  []float64
 		shares []int
 	)
@@ -120,6 +159,9 @@ func (up *upside) runCredits() {
 			}
 			if !changed {
 				continue
+			}
+			if held = heldFrames(held[:0], u, st, grants[i], now, tu.CreditRefresh); len(held) > 0 {
+				u.write(held, "held frame")
 			}
 			frame = append(frame[:0], grants[i]...)
 			if u.sendCredits(frame) {

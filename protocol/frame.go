@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -315,6 +316,18 @@ func (f *Frame) Held() (Held, error) {
 
 // Has reports whether bit j is set.
 func (h *Held) Has(j int) bool { return j < h.N && h.Bits[j>>3]&(1<<(j&7)) != 0 }
+
+// Count returns how many of the N bits are set.
+func (h *Held) Count() int {
+	n := 0
+	for i, b := range h.Bits {
+		if rest := h.N - 8*i; rest < 8 {
+			b &= byte(1)<<max(rest, 0) - 1
+		}
+		n += bits.OnesCount8(b)
+	}
+	return n
+}
 
 // Credits decodes a credit frame, appending its entries to dst.
 func (f *Frame) Credits(dst []Credit) ([]Credit, error) {

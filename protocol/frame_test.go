@@ -303,6 +303,15 @@ func TestHeldFrame(t *testing.T) {
 			t.Errorf("Has(%d) = %v", j, !want)
 		}
 	}
+	// Bits past N do not count.
+	for _, c := range []struct {
+		h    Held
+		want int
+	}{{h, 3}, {Held{N: 9, Bits: []byte{0xff, 0xff}}, 9}, {Held{N: 16, Bits: []byte{0xff, 0x0f}}, 12}, {Held{}, 0}} {
+		if got := c.h.Count(); got != c.want {
+			t.Errorf("Count of %d bits %x = %d, want %d", c.h.N, c.h.Bits, got, c.want)
+		}
+	}
 	for name, p := range map[string][]byte{
 		"too many bits": {0, 0xd4, 0xb8, 0x03}, // 56404
 		"short bitmap":  {0, 9, 0xff},
