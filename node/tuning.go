@@ -20,7 +20,7 @@ type Tuning struct {
 	// StatusTimeout bounds a status query to a candidate parent (3 s).
 	StatusTimeout time.Duration
 	// StatusMaxAge is how long a candidate's status answer serves every
-	// stripe of a download before the peer is asked again (2 s; 0: only
+	// stripe of a download before the peer is asked again (500 ms; 0: only
 	// queries in flight are shared).
 	StatusMaxAge time.Duration
 	// ManifestPatience is how long Get keeps asking for a manifest nobody
@@ -146,7 +146,7 @@ func DefaultTuning() Tuning {
 	return Tuning{
 		HandshakeTimeout: 10 * time.Second,
 		StatusTimeout:    3 * time.Second,
-		StatusMaxAge:     2 * time.Second,
+		StatusMaxAge:     500 * time.Millisecond,
 		ManifestPatience: time.Minute,
 		DiscoverEvery:    20 * time.Second,
 		ControlTimeout:   5 * time.Second,
