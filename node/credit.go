@@ -24,29 +24,30 @@ type creditState struct {
 	totalAt   time.Time                           // when symbols last grew
 	told      [protocol.MaxSourceBlocks]uint64    // limit last sent, +1 (0: none)
 	toldAt    time.Time
-	// held: source symbols of each block last reported held (heldFrames).
+	// held: source symbols of the stripe in each block last told held
+	// (heldFrames).
 	held   [protocol.MaxSourceBlocks]int
 	heldAt time.Time
 }
 
-// heldMore is how many more source symbols of a block a peer must hold
-// before it tells a whole-stream parent again.
+// heldMore is how many more source symbols of its stripe in a block a peer
+// must hold before it tells a parent again.
 const heldMore = 8
 
-// heldFrames appends, for a whole-stream upstream of a striped download
-// (an extra upstream), held frames for the credited blocks of which this
-// node now holds at least heldMore source symbols more than it last said,
-// at most once per credit refresh. Such a parent is complete and fills the
-// source symbols it takes for missed (relay.Consumer.NextGap); what it
-// learned at subscription grows stale as the stripe parents deliver, and it
-// sent those symbols again (3-11 % of a slow receiver's symbols).
+// heldFrames appends held frames for the credited blocks of which this node
+// now holds at least heldMore source symbols of the upstream's stripe more
+// than it last told that parent, at most once per credit refresh. A parent
+// that has decoded a block fills in the source symbols it takes for missed
+// (relay.Consumer.NextGap); what it learned at subscription grows stale as
+// the other upstreams deliver (the stripe parents to an extra whole-stream
+// upstream, the extras to a stripe parent), and it sent those symbols again:
+// 3-11 % of a slow receiver's symbols were repeats.
 func heldFrames(dst []byte, u *upstream, st *creditState, credits []protocol.Credit, now time.Time, every time.Duration) []byte {
-	s := u.s
-	if u.stripes != 1 || s.stripes <= 1 || u.probe || now.Sub(st.heldAt) < every {
+	if u.probe || now.Sub(st.heldAt) < every {
 		return dst
 	}
 	for _, c := range credits {
-		h, some := s.fetch.spill.held(int(c.SBN), 1, 0)
+		h, some := u.s.fetch.spill.held(int(c.SBN), max(1, u.stripes), u.stripe)
 		if !some {
 			continue
 		}
