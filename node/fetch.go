@@ -466,7 +466,10 @@ func (f *fetchState) runSink() {
 	for {
 		sbn, esi, data, err := f.sink.NextView(s.ctx)
 		if err != nil {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, relay.ErrClosed) {
+			// The ring ends (io.EOF) only when the session closes, which
+			// reports ErrClosed itself; taking that for a failure raced
+			// with it.
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, relay.ErrClosed) && !errors.Is(err, io.EOF) {
 				f.fail(fmt.Errorf("sink: %w", err))
 			}
 			return
