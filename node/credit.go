@@ -161,11 +161,10 @@ func (up *upside) runCredits() {
 			if !changed {
 				continue
 			}
-			if held = heldFrames(held[:0], u, st, grants[i], now, tu.CreditRefresh); len(held) > 0 {
-				u.write(held, "held frame")
-			}
+			// Held frames, if any, go out in the same write as the credits.
+			held = heldFrames(held[:0], u, st, grants[i], now, tu.CreditRefresh)
 			frame = append(frame[:0], grants[i]...)
-			if u.sendCredits(frame) {
+			if u.sendCredits(held, frame) {
 				for _, c := range grants[i] {
 					st.told[c.SBN] = uint64(c.Base) + uint64(c.Allow) + 1
 				}

@@ -927,9 +927,10 @@ func (u *upstream) sendFinished(set protocol.BlockSet) {
 	u.write(protocol.AppendFinishedFrame(nil, set), "finished frame")
 }
 
-// sendCredits sends a credit frame; it reports whether the frame went out.
-func (u *upstream) sendCredits(credits []protocol.Credit) bool {
-	frame, err := protocol.AppendCreditFrame(nil, credits)
+// sendCredits sends a credit frame after the frames in before, in one
+// write; it reports whether they went out.
+func (u *upstream) sendCredits(before []byte, credits []protocol.Credit) bool {
+	frame, err := protocol.AppendCreditFrame(before, credits)
 	if err != nil {
 		log.Debugw("credit frame", "err", err)
 		return false
