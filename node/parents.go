@@ -73,6 +73,9 @@ func (up *upside) keepStripe(stripe int) {
 // parents in stripes other than its home stripe.
 const otherStripeDelay = 300 * time.Millisecond
 
+// joinEval is when a single tree's joiner first re-evaluates its parent.
+const joinEval = time.Second
+
 // stripeManager is the parent choice of one stripe.
 type stripeManager struct {
 	up         *upside
@@ -141,7 +144,14 @@ func (m *stripeManager) run() {
 			}
 			backoff = 100 * time.Millisecond
 			m.setCurrent(u)
-			nextEval = time.Now().Add(ch.ProbeWindow() + 500*time.Millisecond)
+			wait := ch.ProbeWindow() + 500*time.Millisecond
+			if s.stripes <= 1 && m.evals == 0 {
+				// A single tree's joiner starts under whoever took it,
+				// usually the source, sharing its uplink with every other
+				// newcomer: look around as soon as the meter has a second.
+				wait = joinEval
+			}
+			nextEval = time.Now().Add(wait)
 			continue
 		}
 		if len(up.cfg.parents) == 0 && time.Now().After(nextEval) {
@@ -537,9 +547,12 @@ func (m *stripeManager) probe(id peer.ID) (float64, error) {
 	defer u.close()
 	start := time.Now()
 	window := s.node.chooser.ProbeWindow()
-	if s.stripes > 1 {
+	if s.stripes > 1 || m.evals == 0 {
 		// A stripe carries a fraction of the stream: half the window
-		// still sees enough symbols, and brings half the duplicates.
+		// still sees enough symbols, and brings half the duplicates. A
+		// single tree's first round is short too: a joiner under the
+		// crowded source gains more from moving early than from a
+		// precise figure (later rounds refine it).
 		window /= 2
 	}
 	t := time.NewTimer(window)
