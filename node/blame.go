@@ -26,6 +26,15 @@ type Blame struct {
 	Peer   peer.ID
 	Reason string
 	At     time.Time
+	// Symbol is the source symbol that failed its block's tree, when that
+	// is the proof (nil for the other kinds).
+	Symbol *SymbolRef
+}
+
+// SymbolRef names one symbol of a session: its source block and ESI.
+type SymbolRef struct {
+	Block uint8
+	ESI   uint32
 }
 
 // blameBook is a session's blamed peers. It has its own lock and takes no
@@ -40,13 +49,13 @@ func newBlameBook() *blameBook {
 }
 
 // add records a blame; it reports whether p was not blamed before.
-func (bb *blameBook) add(p peer.ID, reason string) bool {
+func (bb *blameBook) add(p peer.ID, reason string, sym *SymbolRef) bool {
 	bb.mu.Lock()
 	defer bb.mu.Unlock()
 	if _, ok := bb.peers[p]; ok {
 		return false
 	}
-	bb.peers[p] = Blame{Peer: p, Reason: reason, At: time.Now()}
+	bb.peers[p] = Blame{Peer: p, Reason: reason, At: time.Now(), Symbol: sym}
 	return true
 }
 
@@ -74,11 +83,14 @@ func (bb *blameBook) list() []Blame {
 // once, its subscriptions in both directions end with goodbye code 6, and
 // it is never taken as a parent or a child again in this session. The empty
 // ID (data read back from local storage) and this node are never blamed.
-func (s *session) blame(p peer.ID, reason string) {
+func (s *session) blame(p peer.ID, reason string) { s.blameFor(p, reason, nil) }
+
+// blameFor is blame with the source symbol that proved p wrong, if one did.
+func (s *session) blameFor(p peer.ID, reason string, sym *SymbolRef) {
 	if p == "" || p == s.node.host.ID() {
 		return
 	}
-	if !s.blamed.add(p, reason) {
+	if !s.blamed.add(p, reason, sym) {
 		return
 	}
 	log.Warnw("peer sent bad data: dropped for this session", "cid", s.cid, "peer", p, "reason", reason)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ var sabotageTimeout = 3 * time.Minute
 type sabotageRun struct {
 	took    time.Duration
 	blamed  int           // honest receivers that blamed the peer under test
+	named   int           // of those blames, the ones naming the source symbol
 	victims int           // honest receivers sent a corrupt source symbol
 	slowest time.Duration // longest time from a victim's first corrupt source symbol to its blame
 	last    time.Duration // latest blame, from the receivers' start
@@ -101,7 +103,7 @@ func runSabotage(t *testing.T, mode hostile.Sabotage, relay, strict bool, stripe
 	if err := <-sabErr; err != nil {
 		t.Errorf("the peer under test: %v", err)
 	}
-	victims := sb.Victims()
+	victims, writes := sb.Victims(), sb.Record().Writes
 	for i, n := range recv {
 		if got := fileHash(t, filepath.Join(dir, "out", fmt.Sprint(i))); got != want {
 			t.Errorf("%s: receiver %d: output differs", mode, i)
@@ -113,6 +115,17 @@ func runSabotage(t *testing.T, mode hostile.Sabotage, relay, strict bool, stripe
 				continue
 			}
 			run.blamed++
+			if sym := bl.Symbol; sym != nil {
+				run.named++
+				// The blame names a source symbol the saboteur corrupted
+				// for this receiver.
+				w := writes[n.host.ID().String()]
+				if sym.ESI >= uint32(oti.BlockSymbols(int(sym.Block))) {
+					t.Errorf("%s: receiver %d blamed the saboteur for repair symbol %d/%d as a source symbol", mode, i, sym.Block, sym.ESI)
+				} else if len(w) < hostile.MaxWrites && !slices.ContainsFunc(w, func(x hostile.SymbolWrite) bool { return x.Block == sym.Block && x.ESI == sym.ESI }) {
+					t.Errorf("%s: receiver %d blamed the saboteur for symbol %d/%d, which it did not corrupt for it", mode, i, sym.Block, sym.ESI)
+				}
+			}
 			run.last = max(run.last, bl.At.Sub(start))
 			if at, ok := victims[n.host.ID()]; ok {
 				run.slowest = max(run.slowest, bl.At.Sub(at))
@@ -125,14 +138,17 @@ func runSabotage(t *testing.T, mode hostile.Sabotage, relay, strict bool, stripe
 			}
 		}
 	}
+	if mode == hostile.CorruptAll && run.victims > 0 && run.named == 0 {
+		t.Errorf("%s: no blame named the corrupt source symbol that proved it", mode)
+	}
 	for _, n := range []*Node{src, sab} {
 		if bl := n.session(c).blamed.list(); len(bl) > 0 {
 			t.Errorf("%s: %s blamed %v", mode, n.host.ID(), bl)
 		}
 	}
 	_, bad := sb.Counts()
-	t.Logf("%-6s %d stripes: %d receivers done in %v; %d corrupt symbols sent, %d victims of corrupt source symbols, %d receivers blamed the saboteur, slowest blame %v after the first corrupt source symbol, last blame %v after the start",
-		mode, stripes, receivers, run.took.Round(time.Millisecond), bad, run.victims, run.blamed, run.slowest.Round(time.Millisecond), run.last.Round(time.Millisecond))
+	t.Logf("%-6s %d stripes: %d receivers done in %v; %d corrupt symbols sent, %d victims of corrupt source symbols, %d receivers blamed the saboteur (%d naming the symbol), slowest blame %v after the first corrupt source symbol, last blame %v after the start",
+		mode, stripes, receivers, run.took.Round(time.Millisecond), bad, run.victims, run.blamed, run.named, run.slowest.Round(time.Millisecond), run.last.Round(time.Millisecond))
 	return run
 }
 

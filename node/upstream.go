@@ -539,7 +539,7 @@ func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
 		if fm.ESI < s.ks[fm.SBN] && s.trees.ok {
 			if t := s.trees.get(fm.SBN); t != nil {
 				if err := t.VerifySymbol(fm.ESI, fm.Payload); err != nil {
-					u.bad(err)
+					u.bad(fm.SBN, fm.ESI, err)
 					return false
 				}
 				return u.releaseHeld()
@@ -553,7 +553,7 @@ func (u *upstream) take(f *fetchState, fm protocol.Frame) bool {
 			return false
 		}
 		if err := t.VerifySymbol(fm.ESI, fm.Payload); err != nil {
-			u.bad(err)
+			u.bad(fm.SBN, fm.ESI, err)
 			return false
 		}
 	}
@@ -609,11 +609,12 @@ func (u *upstream) tree(b uint8) (*protocol.BlockTree, bool) {
 	return t, true
 }
 
-// bad blames the parent for a source symbol that failed its tree.
-func (u *upstream) bad(err error) {
+// bad blames the parent for source symbol esi of block sbn, which failed
+// its tree.
+func (u *upstream) bad(sbn uint8, esi uint32, err error) {
 	u.dropHeld()
 	u.s.badSymbols.Add(1)
-	u.s.blame(u.peer, err.Error())
+	u.s.blameFor(u.peer, err.Error(), &SymbolRef{Block: sbn, ESI: esi})
 	u.err = err
 }
 
@@ -887,9 +888,7 @@ func (u *upstream) flushRun(f *fetchState, rs *symbolRuns, r *symbolRun) error {
 		}
 	}
 	if err != nil {
-		u.dropHeld()
-		u.s.badSymbols.Add(1)
-		u.s.blame(u.peer, err.Error())
+		u.bad(r.sbn, r.first+uint32(good), err)
 		return err
 	}
 	return nil

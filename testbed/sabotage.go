@@ -91,6 +91,16 @@ type sabRecord struct {
 	Unwrapped int                  `json:"unwrapped"`
 	Victims   map[string]time.Time `json:"victims"`
 	LastSent  map[string]time.Time `json:"last_sent"`
+	// Writes lists, per peer, the first corrupt source symbols written to
+	// it with when each was first written.
+	Writes map[string][]symbolWrite `json:"corrupt_source"`
+}
+
+// symbolWrite is one corrupt source symbol the saboteur wrote to a peer.
+type symbolWrite struct {
+	Block int       `json:"block"`
+	ESI   uint32    `json:"esi"`
+	At    time.Time `json:"at"`
 }
 
 func readSabRecord(path string) (*sabRecord, error) {
@@ -110,6 +120,15 @@ type blameSeen struct {
 	Peer   string `json:"peer"`
 	Reason string `json:"reason"`
 	At     string `json:"at"`
+	// Symbol is the source symbol that failed its tree, when that was the
+	// proof.
+	Symbol *symbolSeen `json:"symbol"`
+}
+
+// symbolSeen names the symbol of a blame: its block and ESI.
+type symbolSeen struct {
+	Block int    `json:"block"`
+	ESI   uint32 `json:"esi"`
 }
 
 // peerSeen is what the harness saw of one romap2p receiver in a sabotage
@@ -128,8 +147,13 @@ type victimResult struct {
 	FirstCorrupt time.Time `json:"first_corrupt"`
 	LastSent     time.Time `json:"last_sent"`
 	Blamed       bool      `json:"blamed"`
-	// StopS is from FirstCorrupt to its blame of the saboteur.
-	StopS *float64 `json:"stop_s,omitempty"`
+	// StopS is from the first write of the corrupt source symbol its
+	// blame names (FirstCorrupt when the blame names none the saboteur
+	// listed) to its blame of the saboteur: a symbol written to a stream
+	// that ended before the victim read it was never taken. FirstStopS is
+	// from FirstCorrupt, whatever the blame names.
+	StopS      *float64 `json:"stop_s,omitempty"`
+	FirstStopS *float64 `json:"first_stop_s,omitempty"`
 	// Unread: it did not blame the saboteur, and the saboteur wrote to it
 	// for at most 2 s after the first corrupt source symbol (the symbol
 	// was in flight when its stream ended). Missed: it did not blame the
@@ -217,8 +241,17 @@ func judgeSabotage(mode, host, peerID string, rec *sabRecord, recv map[string]pe
 			}
 			v.Blamed = true
 			if at, err := time.Parse(time.RFC3339Nano, bl.At); err == nil {
-				s := at.Sub(first).Seconds()
-				v.StopS = &s
+				from := first
+				if bl.Symbol != nil {
+					for _, w := range rec.Writes[id] {
+						if w.Block == bl.Symbol.Block && w.ESI == bl.Symbol.ESI {
+							from = w.At
+							break
+						}
+					}
+				}
+				s, fs := at.Sub(from).Seconds(), at.Sub(first).Seconds()
+				v.StopS, v.FirstStopS = &s, &fs
 				sr.WorstStopS = math.Max(sr.WorstStopS, s)
 			}
 		}
@@ -290,7 +323,7 @@ func sabotageMarkdown(res *result) string {
 		"/ twin: that time over the same run index with the saboteur honest; victims: honest receivers sent a corrupt source symbol before they completed; " +
 		"blamed: victims that blamed the saboteur; unread: victims that did not, whose stream from it ended within 2 s of that symbol (in flight); " +
 		"missed: victims that did not blame it in 2 s; late: receivers sent their first corrupt source symbol only once complete (not victims); " +
-		"stop: the victim's blame minus the first corrupt source symbol written to it (one clock); blamed by: honest receivers that blamed the saboteur, victims or not; " +
+		"stop: the victim's blame minus the first write to it of the corrupt source symbol the blame names (else of the first corrupt source symbol written to it; one clock), which counts the symbol's time in buffers and on the link; blamed by: honest receivers that blamed the saboteur, victims or not; " +
 		"honest blamed: blames of honest peers (must be 0); files: honest receivers with a verified copy.\n\n")
 	b.WriteString("| system | run | swarm s | / twin | corrupt symbols | victims | blamed | unread | missed | late | worst stop s | blamed by | honest blamed | files | saboteur done s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -348,6 +381,8 @@ func sabotageMarkdown(res *result) string {
 			var stops []string
 			for _, v := range sr.Victims {
 				switch {
+				case v.StopS != nil && v.FirstStopS != nil && *v.FirstStopS-*v.StopS > 0.0005:
+					stops = append(stops, fmt.Sprintf("%s %.3f s (%.3f s from the first corrupt source symbol written to it)", v.Host, *v.StopS, *v.FirstStopS))
 				case v.StopS != nil:
 					stops = append(stops, fmt.Sprintf("%s %.3f s", v.Host, *v.StopS))
 				case v.Unread:

@@ -93,6 +93,22 @@ func TestJudgeSabotage(t *testing.T) {
 	if h := judgeSabotage("honest", "S", "pS", rec, seen, nil); h.HonestBlamed != 1 || len(h.Victims) != 0 {
 		t.Errorf("mode honest: %+v", h)
 	}
+	// The stop runs from the first write of the symbol the blame names: the
+	// first corrupt symbol went on a stream that ended unread.
+	rec = &sabRecord{Peer: "pS", Victims: map[string]time.Time{"pA": time.Unix(10, 0)}, LastSent: map[string]time.Time{"pA": time.Unix(13, 0)},
+		Writes: map[string][]symbolWrite{"pA": {{Block: 0, ESI: 5, At: time.Unix(10, 0)}, {Block: 1, ESI: 9, At: time.Unix(12, 0)}}}}
+	blameAt := func(sym *symbolSeen) map[string]peerSeen {
+		return map[string]peerSeen{"A": {Blamed: []blameSeen{{Peer: "pS", At: time.Unix(12, 250e6).Format(time.RFC3339Nano), Symbol: sym}}}}
+	}
+	named := judgeSabotage("all", "S", "pS", rec, blameAt(&symbolSeen{Block: 1, ESI: 9}), map[string]string{"pA": "A"})
+	if v := named.Victims[0]; *v.StopS != 0.25 || *v.FirstStopS != 2.25 || named.WorstStopS != 0.25 {
+		t.Errorf("named symbol: stop %v, from the first %v, worst %v", *v.StopS, *v.FirstStopS, named.WorstStopS)
+	}
+	for _, sym := range []*symbolSeen{nil, {Block: 1, ESI: 10}} {
+		if v := judgeSabotage("all", "S", "pS", rec, blameAt(sym), map[string]string{"pA": "A"}).Victims[0]; *v.StopS != 2.25 {
+			t.Errorf("blame naming %+v: stop %v, want 2.25 (from the first corrupt symbol)", sym, *v.StopS)
+		}
+	}
 	// A victim written to for 3 s without blaming the saboteur was missed.
 	rec = &sabRecord{Peer: "pS", Victims: map[string]time.Time{"pA": time.Unix(10, 0)}, LastSent: map[string]time.Time{"pA": time.Unix(13, 0)}}
 	if m := judgeSabotage("all", "S", "pS", rec, map[string]peerSeen{"A": {}}, map[string]string{"pA": "A"}); m.missed() != 1 {

@@ -106,12 +106,25 @@ type blameJSON struct {
 	Peer   string `json:"peer"`
 	Reason string `json:"reason"`
 	At     string `json:"at"`
+	// Symbol is the source symbol that failed its block's tree, when that
+	// was the proof.
+	Symbol *symbolJSON `json:"symbol,omitempty"`
+}
+
+// symbolJSON names one symbol: its source block and ESI.
+type symbolJSON struct {
+	Block uint8  `json:"block"`
+	ESI   uint32 `json:"esi"`
 }
 
 func blamesJSON(bs []node.Blame) []blameJSON {
 	out := make([]blameJSON, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, blameJSON{Peer: b.Peer.String(), Reason: b.Reason, At: timeJSON(b.At)})
+		bj := blameJSON{Peer: b.Peer.String(), Reason: b.Reason, At: timeJSON(b.At)}
+		if b.Symbol != nil {
+			bj.Symbol = &symbolJSON{Block: b.Symbol.Block, ESI: b.Symbol.ESI}
+		}
+		out = append(out, bj)
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,13 +76,27 @@ type Saboteur struct {
 	bad     int
 	victims map[peer.ID]time.Time
 	last    map[peer.ID]time.Time
+	writes  map[peer.ID][]SymbolWrite
 }
+
+// SymbolWrite is one corrupt source symbol written to a peer: its block,
+// its ESI and when it was first written to that peer.
+type SymbolWrite struct {
+	Block uint8     `json:"block"`
+	ESI   uint32    `json:"esi"`
+	At    time.Time `json:"at"`
+}
+
+// MaxWrites bounds the corrupt source symbols recorded per peer: a victim
+// blames the first one it reads, one of the earliest written.
+const MaxWrites = 256
 
 // NewSaboteur returns a saboteur for symbols of t bytes. It cannot tell
 // source from repair symbols until SetBlockSymbols is called; until then
 // CorruptRepair corrupts nothing and no victim is recorded.
 func NewSaboteur(mode Sabotage, t int) *Saboteur {
-	return &Saboteur{mode: mode, t: t, victims: make(map[peer.ID]time.Time), last: make(map[peer.ID]time.Time)}
+	return &Saboteur{mode: mode, t: t, victims: make(map[peer.ID]time.Time), last: make(map[peer.ID]time.Time),
+		writes: make(map[peer.ID][]SymbolWrite)}
 }
 
 // SetBlockSymbols gives K of every source block (the source symbols are
@@ -127,6 +142,9 @@ func (sb *Saboteur) corrupts(to peer.ID, sbn uint8, esi uint32) bool {
 		if _, ok := sb.victims[to]; !ok && source {
 			sb.victims[to] = now
 		}
+		if w := sb.writes[to]; source && len(w) < MaxWrites && !slices.ContainsFunc(w, func(x SymbolWrite) bool { return x.Block == sbn && x.ESI == esi }) {
+			sb.writes[to] = append(w, SymbolWrite{Block: sbn, ESI: esi, At: now})
+		}
 	}
 	return bad
 }
@@ -155,13 +173,15 @@ func (sb *Saboteur) Counts() (symbols, corrupted int) {
 
 // Record is what a saboteur did, for a harness to read (as JSON): per peer
 // when the first corrupt source symbol and the last symbol were written to
-// it, keyed by peer ID (its string form).
+// it, and the first corrupt source symbols written to it (at most 256),
+// keyed by peer ID (its string form).
 type Record struct {
-	Mode      string               `json:"mode"`
-	Symbols   int                  `json:"symbols"`
-	Corrupted int                  `json:"corrupted"`
-	Victims   map[string]time.Time `json:"victims"`
-	LastSent  map[string]time.Time `json:"last_sent"`
+	Mode      string                   `json:"mode"`
+	Symbols   int                      `json:"symbols"`
+	Corrupted int                      `json:"corrupted"`
+	Victims   map[string]time.Time     `json:"victims"`
+	LastSent  map[string]time.Time     `json:"last_sent"`
+	Writes    map[string][]SymbolWrite `json:"corrupt_source,omitempty"`
 }
 
 // Record returns what the saboteur did so far.
@@ -175,6 +195,12 @@ func (sb *Saboteur) Record() Record {
 	}
 	for p, at := range sb.last {
 		r.LastSent[p.String()] = at
+	}
+	if len(sb.writes) > 0 {
+		r.Writes = make(map[string][]SymbolWrite, len(sb.writes))
+		for p, w := range sb.writes {
+			r.Writes[p.String()] = slices.Clone(w)
+		}
 	}
 	return r
 }

@@ -38,7 +38,7 @@ func TestRecord(t *testing.T) {
 		protocol.PutSymbolHeader(b, 0, esi)
 		return b
 	}
-	for _, esi := range []uint32{7, 1} { // repair, then source
+	for _, esi := range []uint32{7, 1, 1} { // repair, then source twice
 		if _, err := w.Write(frame(esi)); err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestRecord(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Mode != "all" || r.Symbols != 2 || r.Corrupted != 2 {
+	if r.Mode != "all" || r.Symbols != 3 || r.Corrupted != 3 {
 		t.Errorf("record %s", b)
 	}
 	first, ok := r.Victims[to.String()]
@@ -63,5 +63,11 @@ func TestRecord(t *testing.T) {
 	}
 	if last := r.LastSent[to.String()]; last.Before(first) {
 		t.Errorf("last sent %v before the first corrupt source symbol %v", last, first)
+	}
+	// The source symbol is listed once, with its first write; the repair
+	// symbol not at all.
+	ws := r.Writes[to.String()]
+	if len(ws) != 1 || ws[0].Block != 0 || ws[0].ESI != 1 || !ws[0].At.Equal(first) {
+		t.Errorf("corrupt source symbols %+v, want block 0 ESI 1 at %v", ws, first)
 	}
 }
