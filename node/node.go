@@ -304,11 +304,15 @@ func New(ctx context.Context, opts ...Option) (*Node, error) {
 	if err := n.cfg.validate(); err != nil {
 		return nil, err
 	}
-	// A 2 s probe and a 12 % hysteresis: on Table I with staggered joins
-	// this settled the tree 18 s after the last join, where the chooser's
-	// own defaults (1 s, 10 %) kept switching on measurement noise for
-	// about 40 s (internal/swarm BenchmarkSettle).
-	defaults := []treebuild.Option{treebuild.WithProbeWindow(2 * time.Second), treebuild.WithHysteresis(0.12)}
+	// A 2 s probe and an 8 % hysteresis. The chooser's own defaults (1 s
+	// probes, 10 %) kept switching on measurement noise for about 40 s
+	// after the last staggered join on Table I (internal/swarm
+	// BenchmarkSettle); with 2 s probes 8 % settled 37 s after it, against
+	// 57 s with 12 %, at most one change per peer in any 30 s either way.
+	// On the testbed (Table I, x0.2, one tree) 12 % left a host under a
+	// relay 15 % narrower than its widest path (GT under Berkeley, 3.8
+	// against 4.3 Mbit/s via Arizona) and its subtree with it.
+	defaults := []treebuild.Option{treebuild.WithProbeWindow(2 * time.Second), treebuild.WithHysteresis(0.08)}
 	ch, err := treebuild.NewChooser(append(defaults, n.cfg.chooserOpts...)...)
 	if err != nil {
 		return nil, err
