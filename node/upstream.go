@@ -610,12 +610,19 @@ func (u *upstream) tree(b uint8) (*protocol.BlockTree, bool) {
 }
 
 // bad blames the parent for source symbol esi of block sbn, which failed
-// its tree.
+// its tree, and ends the subscription with err (reader goroutine only).
 func (u *upstream) bad(sbn uint8, esi uint32, err error) {
+	u.blameSymbol(sbn, esi, err)
+	u.err = err
+}
+
+// blameSymbol blames the parent for source symbol esi of block sbn, which
+// failed its tree. It leaves u.err to the reader: the runs' timer calls it
+// too.
+func (u *upstream) blameSymbol(sbn uint8, esi uint32, err error) {
 	u.dropHeld()
 	u.s.badSymbols.Add(1)
 	u.s.blameFor(u.peer, err.Error(), &SymbolRef{Block: sbn, ESI: esi})
-	u.err = err
 }
 
 // keep stores a checked (or repair) symbol if it is new: a source symbol
@@ -888,7 +895,7 @@ func (u *upstream) flushRun(f *fetchState, rs *symbolRuns, r *symbolRun) error {
 		}
 	}
 	if err != nil {
-		u.bad(r.sbn, r.first+uint32(good), err)
+		u.blameSymbol(r.sbn, r.first+uint32(good), err)
 		return err
 	}
 	return nil
