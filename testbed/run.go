@@ -76,10 +76,13 @@ type recvResult struct {
 	RetransSegs int64 `json:"retrans_segs"`
 	// StartS is from launch until 2 % of the file's bytes came in on its
 	// downlink; TailS from 90 % of them until completion (250 ms samples).
-	StartS    float64  `json:"start_s"`
-	TailS     float64  `json:"tail_s"`
-	ReceivedK *float64 `json:"received_k,omitempty"`
-	Upstreams []string `json:"upstreams,omitempty"`
+	StartS float64 `json:"start_s"`
+	TailS  float64 `json:"tail_s"`
+	// DownRate is what its downlink carried in each second after launch
+	// until completion, MiB/s (from the 250 ms samples).
+	DownRate  []float64 `json:"downlink_mib_per_s,omitempty"`
+	ReceivedK *float64  `json:"received_k,omitempty"`
+	Upstreams []string  `json:"upstreams,omitempty"`
 	// Blamed are the peers (host names) a romap2p receiver blamed for bad
 	// data by its completion, with when (RFC 3339) and why.
 	Blamed []blameSeen `json:"blamed,omitempty"`
@@ -352,6 +355,7 @@ func (b *bed) measure(ctx context.Context, system, dir string, run int) (*runRes
 		r.Seconds = secs
 		r.StartS, r.TailS = phases(series, i, before[i].Recv, b.size, p.start, secs)
 		r.DoneBytes = bytesAt(series, i, before[i].Recv, p.start.Add(time.Duration(secs*float64(time.Second))))
+		r.DownRate = perSecond(series, i, before[i].Recv, p.start, secs)
 		if end := p.start.Add(time.Duration(secs * float64(time.Second))); end.After(last) && i != o.sab {
 			last = end
 		}
@@ -449,6 +453,19 @@ func phases(series []sample, i int, base, size int64, launch time.Time, secs flo
 		tailS = math.Max(0, secs-t90.Sub(launch).Seconds())
 	}
 	return startS, tailS
+}
+
+// perSecond returns what host i's downlink carried in each whole second
+// from launch until secs after it, MiB/s, rounded to 0.01.
+func perSecond(series []sample, i int, base int64, launch time.Time, secs float64) []float64 {
+	var out []float64
+	prev := int64(0)
+	for k := 1; float64(k-1) < secs; k++ {
+		got := bytesAt(series, i, base, launch.Add(time.Duration(k)*time.Second))
+		out = append(out, math.Round(float64(got-prev)/(1<<20)*100)/100)
+		prev = got
+	}
+	return out
 }
 
 // bytesAt returns what host i's downlink carried from base until the first

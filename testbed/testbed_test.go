@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -317,5 +318,21 @@ func TestBytesAt(t *testing.T) {
 	}
 	if got := bytesAt(series, 0, 10, t0.Add(time.Second)); got != 80 {
 		t.Fatalf("bytesAt past the end = %d, want 80", got)
+	}
+}
+
+func TestPerSecond(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	const mib = 1 << 20
+	series := []sample{
+		{at: t0, bytes: []int64{0}},
+		{at: t0.Add(time.Second), bytes: []int64{mib}},
+		{at: t0.Add(2 * time.Second), bytes: []int64{3 * mib}},
+		{at: t0.Add(3 * time.Second), bytes: []int64{3*mib + mib/2}},
+	}
+	got := perSecond(series, 0, 0, t0, 2.5)
+	want := []float64{1, 2, 0.5}
+	if !slices.Equal(got, want) {
+		t.Fatalf("perSecond = %v, want %v", got, want)
 	}
 }
