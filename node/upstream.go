@@ -592,7 +592,11 @@ func (u *upstream) tree(b uint8) (*protocol.BlockTree, bool) {
 	if t := s.trees.get(b); t != nil {
 		return t, true
 	}
+	start := time.Now()
 	t, err := s.trees.await(s.ctx, b, u.peer)
+	if d := time.Since(start); d > 50*time.Millisecond {
+		log.Debugw("waited for a block's tree data", "peer", u.peer, "block", b, "seconds", d.Seconds(), "err", err)
+	}
 	if errors.Is(err, errTreeUnavailable) {
 		s.badSymbols.Add(1)
 		s.blame(u.peer, fmt.Sprintf("sent source symbols of block %d without its tree data", b))
