@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -274,7 +275,7 @@ func (d *downside) admitOwnLocked(c *child, onPath, whole bool, reply *protocol.
 	if !d.s.origin() {
 		return false, gone
 	}
-	gone.dead, gone.slow = d.judgeChildrenLocked()
+	gone.dead, gone.slow, gone.moved = d.judgeChildrenLocked()
 	var out []*child
 	*reply, out = d.admitSourceLocked(c, *reply)
 	gone.displaced = append(gone.displaced, out...)
@@ -284,6 +285,14 @@ func (d *downside) admitOwnLocked(c *child, onPath, whole bool, reply *protocol.
 // admissionGone are the children an admission removed.
 type admissionGone struct {
 	dead, slow, displaced []*child
+	moved                 []movedLeaf
+}
+
+// movedLeaf is a leaf of the original source that moves below its
+// stripe's relay child.
+type movedLeaf struct {
+	c  *child
+	to peer.ID
 }
 
 // tellAdmission tells the children an admission removed why they go (after
@@ -291,6 +300,7 @@ type admissionGone struct {
 func (d *downside) tellAdmission(g admissionGone) {
 	d.dropDead(g.dead)
 	d.dropSlow(g.slow)
+	d.moveLeaves(g.moved)
 	for _, v := range g.displaced {
 		d.spawn(func() { v.closeWith(protocol.GoodbyeEvicted, "the slot goes to another subscriber") })
 	}
@@ -465,10 +475,10 @@ func (d *downside) originSlots(asker peer.ID, stripe int) (relays int, room bool
 // their stripe are demoted (they may come back as leaves only, for
 // SlowBan). It returns both, for the caller to tell once the lock is
 // released.
-func (d *downside) judgeChildrenLocked() (dead, slow []*child) {
+func (d *downside) judgeChildrenLocked() (dead, slow []*child, moved []movedLeaf) {
 	s := d.s
 	if !s.origin() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	p := s.tuning().Admit
 	now := time.Now()
@@ -514,24 +524,44 @@ func (d *downside) judgeChildrenLocked() (dead, slow []*child) {
 	// Leaves given while no relay child of their stripe was live move
 	// below the relay child once one is: the source's uplink then carries
 	// the stripe once.
-	liveStripe := map[int]bool{}
+	liveStripe := map[int]peer.ID{}
 	for c := range d.children {
 		if !c.probe && p.LiveRelay(c.viewLocked(now)) {
-			liveStripe[c.stripe] = true
+			liveStripe[c.stripe] = c.peer
 		}
 	}
 	for c := range d.children {
-		if c.probe || c.adm.slot != treebuild.SlotLeaf || !liveStripe[c.stripe] || c.stripes != s.stripes {
+		relay, live := liveStripe[c.stripe]
+		if c.probe || c.adm.slot != treebuild.SlotLeaf || !live || c.stripes != s.stripes {
 			continue
 		}
 		if until, ok := d.slow[c.peer]; ok && now.Before(until) {
 			continue // demoted: it stays a leaf
 		}
-		log.Debugw("a leaf moves below its stripe's relay child", "peer", c.peer, "stripe", c.stripe)
+		log.Debugw("a leaf moves below its stripe's relay child", "peer", c.peer, "stripe", c.stripe, "relay", relay)
 		delete(d.children, c)
-		dead = append(dead, c)
+		moved = append(moved, movedLeaf{c: c, to: relay})
 	}
-	return dead, slow
+	return dead, slow, moved
+}
+
+// moveLeaves tells leaves of the original source to go below their
+// stripe's relay child: a redirect naming it, then a goodbye that does not
+// count as a failure of this node. (A reset alone reached the child behind
+// the data queued for it, up to a second later on a narrow path, and made
+// it count the source as failed.)
+func (d *downside) moveLeaves(moved []movedLeaf) {
+	for _, m := range moved {
+		to := []peer.AddrInfo{d.s.node.addrInfo(m.to)}
+		d.spawn(func() {
+			ctx, cancel := context.WithTimeout(d.s.ctx, d.s.tuning().LeaveTimeout)
+			defer cancel()
+			m.c.redirectAndLeave(ctx, to, protocol.GoodbyeEvicted, "the stripe's relay child serves you")
+		})
+	}
+	if len(moved) > 0 {
+		d.refreshDemand()
+	}
 }
 
 // dropDead ends the subscriptions of children that showed no life.

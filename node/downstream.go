@@ -201,10 +201,11 @@ func (d *downside) dropSlow(gone []*child) {
 func (d *downside) watchSlow() {
 	d.every(d.s.tuning().SlowCheck, func() {
 		d.mu.Lock()
-		dead, gone := d.judgeChildrenLocked() // admit.go
+		dead, gone, moved := d.judgeChildrenLocked() // admit.go
 		d.mu.Unlock()
 		d.dropDead(dead)
 		d.dropSlow(gone)
+		d.moveLeaves(moved)
 	})
 }
 

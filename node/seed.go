@@ -214,6 +214,13 @@ func (b *peerBook) completePeers() []peer.ID {
 // handOver sends the child its redirect and a goodbye, lets the writer
 // write them, and ends the subscription; it gives up when ctx ends.
 func (c *child) handOver(ctx context.Context, to []peer.AddrInfo) {
+	c.redirectAndLeave(ctx, to, protocol.GoodbyeShutdown, "leaving the swarm")
+}
+
+// redirectAndLeave sends the child a redirect to the peers in to and a
+// goodbye, lets the writer write them, and ends the subscription; it gives
+// up when ctx ends.
+func (c *child) redirectAndLeave(ctx context.Context, to []peer.AddrInfo, code protocol.GoodbyeCode, reason string) {
 	c.closeOnce.Do(func() {
 		var frames []byte
 		if len(to) > 0 {
@@ -221,7 +228,7 @@ func (c *child) handOver(ctx context.Context, to []peer.AddrInfo) {
 				frames = f
 			}
 		}
-		frames = protocol.AppendGoodbyeFrame(frames, protocol.GoodbyeShutdown, "leaving the swarm")
+		frames = protocol.AppendGoodbyeFrame(frames, code, reason)
 		if err := c.w.SendControl(ctx, frames); err != nil && !errors.Is(err, context.Canceled) {
 			log.Debugw("hand-over", "peer", c.peer, "err", err)
 		}
