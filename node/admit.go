@@ -473,7 +473,8 @@ func (d *downside) originSlots(asker peer.ID, stripe int) (relays int, room bool
 // judgeChildrenLocked checks the original source's children: those that
 // showed no life in time are dropped, relay children too slow to carry
 // their stripe are demoted (they may come back as leaves only, for
-// SlowBan). It returns both, for the caller to tell once the lock is
+// SlowBan), and leaves whose stripe has a live relay child now move below
+// it. It returns the three, for the caller to tell once the lock is
 // released.
 func (d *downside) judgeChildrenLocked() (dead, slow []*child, moved []movedLeaf) {
 	s := d.s
