@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/romap2p/romap2p/internal/hostile"
 )
 
 // A sabotage run puts a saboteur on one host: the romap2p binary built with
@@ -82,25 +84,13 @@ func splitSabotage(system string) (base, mode string) {
 	return system, ""
 }
 
-// sabRecord is the saboteur's record file (cmd/romap2p/sabotage.go).
+// sabRecord is the saboteur's record file (cmd/romap2p/sabotage.go): the
+// saboteur's own record, its peer ID, and how many streams went out
+// honest.
 type sabRecord struct {
-	Mode      string               `json:"mode"`
-	Peer      string               `json:"peer"`
-	Symbols   int                  `json:"symbols"`
-	Corrupted int                  `json:"corrupted"`
-	Unwrapped int                  `json:"unwrapped"`
-	Victims   map[string]time.Time `json:"victims"`
-	LastSent  map[string]time.Time `json:"last_sent"`
-	// Writes lists, per peer, the first corrupt source symbols written to
-	// it with when each was first written.
-	Writes map[string][]symbolWrite `json:"corrupt_source"`
-}
-
-// symbolWrite is one corrupt source symbol the saboteur wrote to a peer.
-type symbolWrite struct {
-	Block int       `json:"block"`
-	ESI   uint32    `json:"esi"`
-	At    time.Time `json:"at"`
+	hostile.Record
+	Peer      string `json:"peer"`
+	Unwrapped int    `json:"unwrapped"`
 }
 
 func readSabRecord(path string) (*sabRecord, error) {
@@ -244,7 +234,7 @@ func judgeSabotage(mode, host, peerID string, rec *sabRecord, recv map[string]pe
 				from := first
 				if bl.Symbol != nil {
 					for _, w := range rec.Writes[id] {
-						if w.Block == bl.Symbol.Block && w.ESI == bl.Symbol.ESI {
+						if int(w.Block) == bl.Symbol.Block && w.ESI == bl.Symbol.ESI {
 							from = w.At
 							break
 						}

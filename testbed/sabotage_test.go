@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/romap2p/romap2p/internal/hostile"
 )
 
 func TestParseRunSystemsWithSaboteur(t *testing.T) {
@@ -60,9 +62,9 @@ func cannedSabotage(t *testing.T) *sabotageResult {
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
 	ts := func(s float64) string { return at(s).Format(time.RFC3339Nano) }
 	peerHost := map[string]string{"pA": "A", "pB": "B", "pC": "C", "pD": "D", "pS": "S", "pSrc": "src"}
-	rec := &sabRecord{Mode: "all", Peer: "pS", Symbols: 900, Corrupted: 900,
+	rec := &sabRecord{Peer: "pS", Record: hostile.Record{Mode: "all", Symbols: 900, Corrupted: 900,
 		Victims:  map[string]time.Time{"pA": at(1), "pB": at(2), "pC": at(9)},
-		LastSent: map[string]time.Time{"pA": at(1.4), "pB": at(2.5), "pC": at(9.1), "pD": at(3)}}
+		LastSent: map[string]time.Time{"pA": at(1.4), "pB": at(2.5), "pC": at(9.1), "pD": at(3)}}}
 	seen := map[string]peerSeen{
 		"A": {Completed: at(8), Blamed: []blameSeen{{Peer: "pS", Reason: "bad source symbol", At: ts(1.3)}}},
 		"B": {Completed: at(8)},
@@ -88,15 +90,15 @@ func TestJudgeSabotage(t *testing.T) {
 		t.Errorf("honest blamed %d: %v", sr.HonestBlamed, sr.HonestBlames)
 	}
 	// The same blames in mode honest: every blame is of an honest peer.
-	rec := &sabRecord{Mode: "honest", Peer: "pS"}
+	rec := &sabRecord{Peer: "pS", Record: hostile.Record{Mode: "honest"}}
 	seen := map[string]peerSeen{"A": {Blamed: []blameSeen{{Peer: "pS", At: "x"}}}}
 	if h := judgeSabotage("honest", "S", "pS", rec, seen, nil); h.HonestBlamed != 1 || len(h.Victims) != 0 {
 		t.Errorf("mode honest: %+v", h)
 	}
 	// The stop runs from the first write of the symbol the blame names: the
 	// first corrupt symbol went on a stream that ended unread.
-	rec = &sabRecord{Peer: "pS", Victims: map[string]time.Time{"pA": time.Unix(10, 0)}, LastSent: map[string]time.Time{"pA": time.Unix(13, 0)},
-		Writes: map[string][]symbolWrite{"pA": {{Block: 0, ESI: 5, At: time.Unix(10, 0)}, {Block: 1, ESI: 9, At: time.Unix(12, 0)}}}}
+	rec = &sabRecord{Peer: "pS", Record: hostile.Record{Victims: map[string]time.Time{"pA": time.Unix(10, 0)}, LastSent: map[string]time.Time{"pA": time.Unix(13, 0)},
+		Writes: map[string][]hostile.SymbolWrite{"pA": {{Block: 0, ESI: 5, At: time.Unix(10, 0)}, {Block: 1, ESI: 9, At: time.Unix(12, 0)}}}}}
 	blameAt := func(sym *symbolSeen) map[string]peerSeen {
 		return map[string]peerSeen{"A": {Blamed: []blameSeen{{Peer: "pS", At: time.Unix(12, 250e6).Format(time.RFC3339Nano), Symbol: sym}}}}
 	}
@@ -110,7 +112,7 @@ func TestJudgeSabotage(t *testing.T) {
 		}
 	}
 	// A victim written to for 3 s without blaming the saboteur was missed.
-	rec = &sabRecord{Peer: "pS", Victims: map[string]time.Time{"pA": time.Unix(10, 0)}, LastSent: map[string]time.Time{"pA": time.Unix(13, 0)}}
+	rec = &sabRecord{Peer: "pS", Record: hostile.Record{Victims: map[string]time.Time{"pA": time.Unix(10, 0)}, LastSent: map[string]time.Time{"pA": time.Unix(13, 0)}}}
 	if m := judgeSabotage("all", "S", "pS", rec, map[string]peerSeen{"A": {}}, map[string]string{"pA": "A"}); m.missed() != 1 {
 		t.Errorf("missed %d, want 1", m.missed())
 	}
